@@ -1,0 +1,112 @@
+"""Settings from the environment; embedded defaults (SQLite in instance/, a file broker) when nothing is set."""
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("CRM_INSTANCE_DIR", BASE_DIR / "instance"))
+load_dotenv(BASE_DIR / ".env")
+
+#: the placeholder key that development uses; ProductionConfig refuses to start with it
+DEV_SECRET_KEY = "dev-only-not-secret"
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'crm.sqlite'}"
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL", "")
+
+    # Sessions: the cookie only carries a reference to a user_session row (R5).
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = False
+    REMEMBER_COOKIE_DURATION = timedelta(days=14)
+    CRM_SESSION_IDLE = timedelta(minutes=int(os.environ.get("CRM_SESSION_IDLE_MINUTES", "30")))
+    CRM_SESSION_ABSOLUTE = timedelta(hours=12)
+    CRM_API_TOKEN_LIFETIME = timedelta(days=30)
+    #: sign-in throttling: failures per account (and per address) within the window before 429
+    CRM_LOGIN_MAX_FAILURES = 5
+    CRM_LOGIN_MAX_FAILURES_PER_IP = 30
+    CRM_LOGIN_WINDOW = timedelta(minutes=15)
+    #: how many reverse proxies to trust for X-Forwarded-For; 0 trusts none, so a forged header changes nothing
+    CRM_PROXY_COUNT = int(os.environ.get("CRM_PROXY_COUNT", "0"))
+
+    WTF_CSRF_TIME_LIMIT = 3600
+    MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+
+    BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("CRM_TIMEZONE", "Asia/Shanghai")
+    CRM_TIMEZONE = os.environ.get("CRM_TIMEZONE", "Asia/Shanghai")
+    CRM_LANGUAGES = {"zh_Hans_CN": "简体中文", "en": "English"}
+    CRM_BASE_URL = os.environ.get("CRM_BASE_URL", "http://127.0.0.1:5000")
+    CRM_PAGE_SIZE = 50
+
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "localhost")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS")
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "crm@localhost")
+
+    CELERY = {
+        "broker_url": os.environ.get("REDIS_URL") or "filesystem://",
+        "broker_transport_options": (
+            {"visibility_timeout": 300}
+            if os.environ.get("REDIS_URL")
+            else {
+                "data_folder_in": str(INSTANCE_DIR / "broker"),
+                "data_folder_out": str(INSTANCE_DIR / "broker"),
+                "processed_folder": str(INSTANCE_DIR / "broker-done"),
+                "store_processed": False,
+            }
+        ),
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": os.environ.get("CRM_TIMEZONE", "Asia/Shanghai"),
+        "enable_utc": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": 240,
+        "beat_schedule_filename": str(INSTANCE_DIR / "celerybeat-schedule"),
+    }
+
+
+class DevelopmentConfig(Config):
+    DEBUG = False
+
+
+class TestConfig(Config):
+    TESTING = True
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    WTF_CSRF_ENABLED = False
+    SECRET_KEY = "test-secret-key"
+    CRM_LOGIN_MAX_FAILURES = 5
+    CELERY = {**Config.CELERY, "task_always_eager": True, "broker_url": "memory://"}
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-session"
+    REMEMBER_COOKIE_NAME = "__Host-remember"
+    PREFERRED_URL_SCHEME = "https"
+    CRM_HSTS = True
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+    "production": ProductionConfig,
+}

@@ -1,0 +1,270 @@
+"""The admin screens: users, teams, reference lists, settings and the audit log."""
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, fresh_login_required, login_required
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from crm.audit.models import AuditEvent
+from crm.auth import services as auth_services
+from crm.auth.forms import RefItemForm, ResetPasswordForm, TeamForm, UserForm
+from crm.auth.models import Role, Team, User, UserSession
+from crm.core.forms import apply_errors
+from crm.core.pagination import Page, page_args
+from crm.core.timeutil import utcnow
+from crm.errors import Conflict, Invalid, NotFound
+from crm.extensions import db
+from crm.reference import services as reference
+from crm.reference.models import REFERENCE_KINDS, RefItem
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+ROLE_LABELS = {"officer": "Officer", "manager": "Manager", "liaison": "Department liaison", "admin": "Administrator"}
+
+
+@bp.before_request
+@login_required
+def _admins_only():
+    if current_user.role != Role.ADMIN.value:
+        abort(403)
+
+
+def _me():
+    return current_user._get_current_object()
+
+
+@bp.route("/")
+def index():
+    return redirect(url_for("admin.users"))
+
+
+# --- users -----------------------------------------------------------------------------------------------------------
+
+def _user_form(**kwargs) -> UserForm:
+    form = UserForm(**kwargs)
+    form.role.choices = [(r.value, _(ROLE_LABELS[r.value])) for r in Role]
+    form.team_id.choices = [("", "—")] + [(str(t.id), t.name) for t in db.session.scalars(
+        select(Team).order_by(Team.name))]
+    form.department.choices = reference.choices("department", blank="—")
+    form.locale.choices = list(current_app.config["CRM_LANGUAGES"].items())
+    return form
+
+
+def _user_input(form) -> auth_services.UserInput:
+    return auth_services.UserInput(
+        email=form.email.data, name=form.name.data, role=form.role.data,
+        team_id=int(form.team_id.data) if form.team_id.data else None,
+        department=form.department.data or None, locale=form.locale.data, active=form.active.data)
+
+
+@bp.route("/users")
+def users():
+    rows = db.session.scalars(select(User).options(joinedload(User.team)).order_by(User.is_active_user.desc(),
+                                                                                  User.name)).all()
+    live = dict(db.session.execute(select(UserSession.user_id, func.count()).where(
+        UserSession.revoked_at.is_(None), UserSession.expires_at > utcnow()).group_by(UserSession.user_id)).all())
+    return render_template("admin/users.html", rows=rows, live=live, role_labels=ROLE_LABELS)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@fresh_login_required
+def new_user():
+    form = _user_form()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            auth_services.create_user(_user_input(form), form.password.data or "", actor=_me())
+        except Invalid as exc:
+            apply_errors(form, exc.fields)
+            status = 422
+        else:
+            flash(_("User created."), "success")
+            return redirect(url_for("admin.users"))
+    elif request.method == "POST":
+        status = 422
+    return render_template("admin/user_form.html", form=form, user=None), status
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@fresh_login_required
+def edit_user(user_id: int):
+    user = db.session.get(User, user_id) or abort(404)
+    form = _user_form(obj=user)
+    if request.method == "GET":
+        form.team_id.data = str(user.team_id or "")
+        form.active.data = user.is_active_user
+        form.version.data = user.version
+    status = 200
+    if form.validate_on_submit():
+        try:
+            auth_services.update_user(user.id, _user_input(form), actor=_me(), version=int(form.version.data or 0))
+        except Invalid as exc:
+            apply_errors(form, exc.fields)
+            status = 422
+        except Conflict as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+            status = 409
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.users"))
+    elif request.method == "POST":
+        status = 422
+    return render_template("admin/user_form.html", form=form, user=user, reset_form=ResetPasswordForm()), status
+
+
+@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@fresh_login_required
+def reset_password(user_id: int):
+    form = ResetPasswordForm()
+    if not form.validate_on_submit():
+        flash(_("Enter a new password."), "danger")
+    else:
+        try:
+            auth_services.reset_password(user_id, form.password.data, actor=_me())
+        except Invalid as exc:
+            flash(exc.message, "danger")
+        else:
+            flash(_("Password set; the user's sessions were signed out."), "success")
+    return redirect(url_for("admin.edit_user", user_id=user_id))
+
+
+@bp.route("/users/<int:user_id>/sessions/terminate", methods=["POST"])
+@fresh_login_required
+def terminate_sessions(user_id: int):
+    if db.session.get(User, user_id) is None:
+        abort(404)
+    count = auth_services.terminate_sessions(user_id, actor=_me())
+    flash(_("%(n)d sessions ended.", n=count), "success")
+    return redirect(url_for("admin.users"))
+
+
+# --- teams -----------------------------------------------------------------------------------------------------------
+
+@bp.route("/teams", methods=["GET", "POST"])
+def teams():
+    form = TeamForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            auth_services.save_team(form.name.data, actor=_me())
+        except Invalid as exc:
+            apply_errors(form, exc.fields)
+            status = 422
+        else:
+            flash(_("Team created."), "success")
+            return redirect(url_for("admin.teams"))
+    elif request.method == "POST":
+        status = 422
+    rows = db.session.execute(select(Team, func.count(User.id)).outerjoin(User, User.team_id == Team.id)
+                              .group_by(Team.id).order_by(Team.name)).all()
+    return render_template("admin/teams.html", form=form, rows=rows), status
+
+
+@bp.route("/teams/<int:team_id>", methods=["POST"])
+def rename_team(team_id: int):
+    form = TeamForm()
+    if form.validate_on_submit():
+        try:
+            auth_services.save_team(form.name.data, actor=_me(), team_id=team_id,
+                                    version=int(form.version.data or 0) or None)
+        except (Invalid, Conflict) as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+        except NotFound:
+            abort(404)
+        else:
+            flash(_("Saved."), "success")
+    return redirect(url_for("admin.teams"))
+
+
+# --- reference lists and settings ------------------------------------------------------------------------------------
+
+KIND_LABELS = {"cluster": "Industry clusters", "park": "Parks", "city": "Origin cities and regions",
+               "department": "Departments", "chain_tag": "Chain segments", "source": "Lead sources"}
+
+
+@bp.route("/reference/<kind>", methods=["GET", "POST"])
+def reference_list(kind: str):
+    if kind not in REFERENCE_KINDS:
+        abort(404)
+    form = RefItemForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            reference.save_item(kind, form.key.data, form.name.data, form.name_en.data or "", actor=_me(),
+                                sort=form.sort.data or 0, active=form.active.data)
+        except Invalid as exc:
+            apply_errors(form, exc.fields)
+            status = 422
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.reference_list", kind=kind))
+    elif request.method == "POST":
+        status = 422
+    return render_template("admin/reference.html", kind=kind, kinds=KIND_LABELS, form=form,
+                           rows=reference.items(kind, include_inactive=True)), status
+
+
+@bp.route("/reference/<kind>/<int:item_id>", methods=["GET", "POST"])
+def reference_item(kind: str, item_id: int):
+    item = db.session.get(RefItem, item_id)
+    if item is None or item.kind != kind:
+        abort(404)
+    form = RefItemForm(obj=item)
+    if request.method == "GET":
+        form.version.data = item.version
+    status = 200
+    if form.validate_on_submit():
+        try:
+            reference.save_item(kind, item.key, form.name.data, form.name_en.data or "", actor=_me(),
+                                sort=form.sort.data or 0, active=form.active.data, item_id=item.id,
+                                version=int(form.version.data or 0) or None)
+        except Invalid as exc:
+            apply_errors(form, exc.fields)
+            status = 422
+        except Conflict as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+            status = 409
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.reference_list", kind=kind))
+    elif request.method == "POST":
+        status = 422
+    return render_template("admin/reference_item.html", kind=kind, kinds=KIND_LABELS, form=form, item=item), status
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    errors, status = {}, 200
+    if request.method == "POST":
+        try:
+            reference.set_setting("protection_days", request.form.get("protection_days"), actor=_me())
+        except Invalid as exc:
+            errors, status = exc.fields, 422
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.settings"))
+    return render_template("admin/settings.html", errors=errors,
+                           protection_days=request.form.get("protection_days")
+                           or reference.get_setting("protection_days"), spec=reference.SETTINGS), status
+
+
+# --- audit log -------------------------------------------------------------------------------------------------------
+
+@bp.route("/audit")
+def audit_log():
+    page, per_page = page_args(request.args)
+    stmt = select(AuditEvent)
+    action = request.args.get("action", "")[:40]
+    object_type = request.args.get("object_type", "")[:40]
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    if object_type:
+        stmt = stmt.where(AuditEvent.object_type == object_type)
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = db.session.scalars(stmt.options(joinedload(AuditEvent.actor)).order_by(AuditEvent.id.desc())
+                              .limit(per_page).offset((page - 1) * per_page)).all()
+    return render_template("admin/audit.html", rows=rows, page=Page(page, per_page, total), action=action,
+                           object_type=object_type)

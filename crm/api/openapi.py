@@ -1,0 +1,170 @@
+"""GET /openapi.json: the API's OpenAPI 3 document, built from the same field rules the services apply.
+
+A test compares the paths here with the app's URL map, so a route cannot be added without documenting it.
+"""
+from crm.companies.services import COMPANY_FIELDS, CONTACT_FIELDS
+from crm.core.fields import schema
+
+from . import bp
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_META = {"id": {"type": "integer"}, "version": {"type": "integer"},
+         "created_at": {"type": "string", "format": "date-time"},
+         "updated_at": {"type": "string", "format": "date-time"}}
+
+
+def _record(spec, extra: dict | None = None) -> dict:
+    body = schema(spec)
+    return {"type": "object", "properties": {**_META, **body["properties"], **(extra or {})}}
+
+
+def _list_of(ref: str) -> dict:
+    return {"type": "object", "properties": {
+        "items": {"type": "array", "items": {"$ref": ref}}, "total": {"type": "integer"},
+        "page": {"type": "integer"}, "per_page": {"type": "integer"}}}
+
+
+def _errors(*codes: int) -> dict:
+    text = {400: "Malformed JSON", 401: "No or bad token", 403: "Not allowed", 404: "Absent or not visible",
+            409: "Stale version, duplicate or held by someone else", 422: "Invalid field values",
+            429: "Too many failed sign-ins"}
+    return {str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes}
+
+
+def _ok(status: int, ref: str | dict | None, description: str = "OK") -> dict:
+    if ref is None:
+        return {str(status): {"description": description}}
+    schema_ = {"$ref": ref} if isinstance(ref, str) else ref
+    return {str(status): {"description": description, "content": {"application/json": {"schema": schema_}}}}
+
+
+def _body(ref: str | dict) -> dict:
+    schema_ = {"$ref": ref} if isinstance(ref, str) else ref
+    return {"required": True, "content": {"application/json": {"schema": schema_}}}
+
+
+def _params(*names: str) -> list:
+    return [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in names]
+
+
+def _id(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+def _version_query() -> dict:
+    return {"name": "version", "in": "query", "required": False, "schema": {"type": "integer"},
+            "description": "the version read; a stale one gives 409"}
+
+
+def document() -> dict:
+    company_in = schema(COMPANY_FIELDS)
+    company_in["properties"].update({
+        "contacts": {"type": "array", "items": {"$ref": "#/components/schemas/ContactInput"}},
+        "allow_duplicate": {"type": "boolean", "description": "create although a same-name or same-phone "
+                                                              "company exists"},
+        "public_pool": {"type": "boolean", "description": "leave it in the public pool"},
+        "owner_id": {"type": "integer", "description": "managers only: the officer who holds it"},
+    })
+    patch = lambda spec: {"type": "object", "required": ["version"],  # noqa: E731
+                          "properties": {"version": {"type": "integer"}, **schema(spec)["properties"]}}
+    list_params = [*_params("q", "cluster", "origin_city", "status", "owner_id", "pool", "sort"),
+                   {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                   {"name": "per_page", "in": "query", "schema": {"type": "integer", "maximum": 200}}]
+    secured = [{"bearer": []}]
+    paths = {
+        "/api/v1/auth/token": {
+            "post": {"summary": "Get a bearer token", "security": [],
+                     "requestBody": _body({"type": "object", "required": ["email", "password"], "properties": {
+                         "email": {"type": "string"}, "password": {"type": "string"}}}),
+                     "responses": {**_ok(201, {"type": "object", "properties": {
+                         "token": {"type": "string"}, "user": {"$ref": "#/components/schemas/User"}}}, "Created"),
+                         **_errors(400, 422, 429)}},
+            "delete": {"summary": "Revoke the token used", "responses": {**_ok(204, None, "Revoked"),
+                                                                          **_errors(401)}},
+        },
+        "/api/v1/companies": {
+            "get": {"summary": "List companies", "parameters": list_params,
+                    "responses": {**_ok(200, _list_of("#/components/schemas/Company")), **_errors(401)}},
+            "post": {"summary": "Create a company (with first contacts)",
+                     "requestBody": _body("#/components/schemas/CompanyInput"),
+                     "responses": {**_ok(201, "#/components/schemas/Company", "Created"),
+                                   **_errors(400, 401, 403, 409, 422)}},
+        },
+        "/api/v1/companies/{company_id}": {
+            "parameters": [_id("company_id")],
+            "get": {"summary": "One company with its contacts",
+                    "responses": {**_ok(200, "#/components/schemas/Company"), **_errors(401, 404)}},
+            "patch": {"summary": "Change fields (send the version read)", "requestBody": _body(patch(COMPANY_FIELDS)),
+                      "responses": {**_ok(200, "#/components/schemas/Company"),
+                                    **_errors(400, 401, 403, 404, 409, 422)}},
+            "delete": {"summary": "Soft-delete", "parameters": [_version_query()],
+                       "responses": {**_ok(204, None, "Deleted"), **_errors(401, 403, 404, 409)}},
+        },
+        "/api/v1/companies/{company_id}/claim": {
+            "parameters": [_id("company_id")],
+            "post": {"summary": "Take from the public pool",
+                     "responses": {**_ok(200, "#/components/schemas/Company"), **_errors(401, 403, 404, 409)}},
+        },
+        "/api/v1/companies/{company_id}/release": {
+            "parameters": [_id("company_id")],
+            "post": {"summary": "Give back to the public pool",
+                     "responses": {**_ok(200, "#/components/schemas/Company"), **_errors(401, 403, 404, 409)}},
+        },
+        "/api/v1/companies/{company_id}/contacts": {
+            "parameters": [_id("company_id")],
+            "get": {"summary": "A company's contacts (phones masked unless you hold it or manage)",
+                    "responses": {**_ok(200, _list_of("#/components/schemas/Contact")), **_errors(401, 404)}},
+            "post": {"summary": "Add a contact", "requestBody": _body("#/components/schemas/ContactInput"),
+                     "responses": {**_ok(201, "#/components/schemas/Contact", "Created"),
+                                   **_errors(400, 401, 403, 404, 422)}},
+        },
+        "/api/v1/contacts/{contact_id}": {
+            "parameters": [_id("contact_id")],
+            "patch": {"summary": "Change a contact", "requestBody": _body(patch(CONTACT_FIELDS)),
+                      "responses": {**_ok(200, "#/components/schemas/Contact"),
+                                    **_errors(400, 401, 403, 404, 409, 422)}},
+            "delete": {"summary": "Soft-delete a contact", "parameters": [_version_query()],
+                       "responses": {**_ok(204, None, "Deleted"), **_errors(401, 403, 404, 409)}},
+        },
+        "/api/v1/meta": {
+            "get": {"summary": "Reference lists", "responses": {**_ok(200, {"type": "object", "additionalProperties": {
+                "type": "array", "items": {"$ref": "#/components/schemas/RefItem"}}}), **_errors(401)}},
+        },
+        "/api/v1/openapi.json": {
+            "get": {"summary": "This document", "security": [], "responses": _ok(200, {"type": "object"})},
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Investment-attraction CRM API", "version": "1"},
+        "security": secured,
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                    "code": {"type": "string"}, "message": {"type": "string"},
+                    "fields": {"type": "object", "additionalProperties": {"type": "array",
+                                                                          "items": {"type": "string"}}}}}}},
+                "User": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "email": {"type": "string"}, "name": {"type": "string"},
+                    "role": {"type": "string", "enum": ["officer", "manager", "liaison", "admin"]},
+                    "team_id": {"type": "integer", "nullable": True}, "locale": {"type": "string"}}},
+                "RefItem": {"type": "object", "properties": {
+                    "key": {"type": "string"}, "name": {"type": "string"}, "name_en": {"type": "string"}}},
+                "CompanyInput": company_in,
+                "Company": _record(COMPANY_FIELDS, {
+                    "owner_id": {"type": "integer", "nullable": True},
+                    "claimed_until": {"type": "string", "format": "date-time", "nullable": True},
+                    "contacts": {"type": "array", "items": {"$ref": "#/components/schemas/Contact"}}}),
+                "ContactInput": schema(CONTACT_FIELDS),
+                "Contact": _record(CONTACT_FIELDS, {"company_id": {"type": "integer"},
+                                                    "masked": {"type": "boolean"}}),
+            },
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return document()

@@ -1,0 +1,76 @@
+"""The one place that answers "may this user see / change this" (R3).
+
+Every read path (lists, detail pages, search, exports, the API, reminder queries) filters with the `*_scope`
+functions here, and every write path asks the `can_*` / `require_*` functions. Anything a user may not see is
+reported as NotFound, so ids cannot be probed.
+"""
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+
+from crm.errors import Forbidden, NotFound
+
+from .models import Role, User
+
+STAFF_ROLES = {Role.OFFICER.value, Role.MANAGER.value, Role.ADMIN.value}
+MANAGING_ROLES = {Role.MANAGER.value, Role.ADMIN.value}
+
+
+def is_manager(user: User) -> bool:
+    """Managers and admins see every record and every contact detail."""
+    return user.role in MANAGING_ROLES
+
+
+def require_role(user: User, *roles: Role) -> None:
+    if user.role not in {r.value for r in roles}:
+        raise Forbidden("This action is not available to your role.")
+
+
+def team_member_ids(user: User):
+    return select(User.id).where(User.team_id == user.team_id).scalar_subquery()
+
+
+def company_scope(user: User) -> ColumnElement[bool]:
+    """Companies the user may see: managers all; officers the public pool, their own and their team's."""
+    from crm.companies.models import Company
+
+    live = Company.deleted_at.is_(None)
+    if is_manager(user):
+        return live
+    if user.role == Role.OFFICER.value:
+        held = [Company.owner_id.is_(None), Company.owner_id == user.id]
+        if user.team_id is not None:
+            held.append(Company.owner_id.in_(team_member_ids(user)))
+        return and_(live, or_(*held))
+    return false()  # liaisons reach companies only through the requests routed to their department
+
+
+def can_edit_company(user: User, company) -> bool:
+    """Owners and managers edit; any officer may edit a company in the public pool."""
+    if is_manager(user):
+        return True
+    return user.role == Role.OFFICER.value and company.owner_id in (None, user.id)
+
+
+def can_see_contact_details(user: User, company) -> bool:
+    """Phones and WeChat ids are shown in full to the company's owner and to managers only."""
+    return is_manager(user) or (company.owner_id is not None and company.owner_id == user.id)
+
+
+def require_edit_company(user: User, company) -> None:
+    if not can_edit_company(user, company):
+        raise Forbidden("Only the officer who holds this company, or a manager, may change it.")
+
+
+def visible_company(company_id: int, user: User):
+    """Load a company the user may see, or raise NotFound."""
+    from crm.companies.models import Company
+    from crm.extensions import db
+
+    company = db.session.scalar(select(Company).where(Company.id == company_id, company_scope(user)))
+    if company is None:
+        raise NotFound("No such company.")
+    return company
+
+
+def user_scope(user: User) -> ColumnElement[bool]:
+    """Users listed in pickers and filters: every staff member sees colleagues' names."""
+    return true() if user.role in STAFF_ROLES else User.id == user.id

@@ -1,0 +1,96 @@
+"""The `flask --app wsgi crm ...` commands; each is a few lines around a service."""
+import os
+import stat
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from crm.core.database import writing
+from crm.errors import DomainError
+
+crm_cli = AppGroup("crm", help="Investment-attraction CRM commands.")
+
+
+def _credentials_file() -> Path:
+    return Path(current_app.instance_path) / "demo-credentials.txt"
+
+
+@crm_cli.command("create-user")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["officer", "manager", "liaison", "admin"]), required=True)
+@click.option("--password", help="Asked for (hidden) when not given.")
+@click.option("--team", "team_name", help="Team name (created when missing).")
+def create_user(email, name, role, password, team_name):
+    """Create a user. There is no default admin: this is how the first one is made."""
+    from sqlalchemy import select
+
+    from crm.auth import services
+    from crm.auth.models import Team
+    from crm.extensions import db
+
+    if not password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with writing():
+        team_id = None
+        if team_name:
+            team = db.session.scalar(select(Team).where(Team.name == team_name))
+            if team is None:
+                team = Team(name=team_name)
+                db.session.add(team)
+                db.session.commit()
+            team_id = team.id
+        try:
+            user = services.create_user(services.UserInput(email=email, name=name, role=role, team_id=team_id),
+                                        password, actor=None)
+        except DomainError as exc:
+            for field, msgs in exc.fields.items():
+                click.echo(f"{field}: {'; '.join(msgs)}", err=True)
+            raise click.ClickException(exc.message) from None
+    click.echo(f"Created {user.role} {user.email} (id {user.id}).")
+
+
+@crm_cli.command("seed-demo")
+@click.option("--companies", default=300, show_default=True, help="How many GBA prospects to generate.")
+@click.option("--reference-only", is_flag=True, help="Only the zone's reference lists, no users or companies.")
+def seed_demo(companies, reference_only):
+    """Load the Ji'an demo zone (idempotent): reference lists, demo users of each role, companies."""
+    from crm import demo
+
+    with writing():
+        if reference_only:
+            demo.seed_reference()
+            click.echo("Reference lists loaded.")
+            return
+        result = demo.seed_demo(companies)
+    if result["users"]:
+        path = _credentials_file()
+        lines = [f"{email}  {password}" for email, password in result["users"].items()]
+        path.write_text("Demo sign-ins (e-mail  password):\n" + "\n".join(lines) + "\n", encoding="utf-8")
+        os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    click.echo(f"Demo zone loaded: {len(result['users'])} new users, {result['companies']} new companies.")
+    show_demo_credentials()
+
+
+def show_demo_credentials():
+    path = _credentials_file()
+    if path.exists():
+        click.echo(path.read_text(encoding="utf-8").rstrip())
+        click.echo(f"(kept in {path})")
+
+
+@crm_cli.command("demo-credentials")
+def demo_credentials():
+    """Print the demo sign-ins created by seed-demo."""
+    show_demo_credentials()
+
+
+@crm_cli.command("purge-sessions")
+def purge_sessions():
+    """Delete sessions and sign-in attempts that ended more than 30 days ago."""
+    from crm.auth.services import purge_expired_sessions
+
+    with writing():
+        click.echo(f"{purge_expired_sessions()} old sessions deleted.")

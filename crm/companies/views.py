@@ -1,0 +1,308 @@
+"""Company book pages: list, detail, create, edit, delete, claim and release, contacts, export."""
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from crm.audit import services as audit
+from crm.auth import access
+from crm.core.forms import apply_errors
+from crm.core.pagination import Page, page_args
+from crm.core.spreadsheet import xlsx_response
+from crm.errors import Conflict, Invalid
+from crm.extensions import db
+from crm.reference import services as reference
+
+from . import queries, services
+from .forms import COMPANY_FORM_FIELDS, CONTACT_FORM_FIELDS, AssignForm, CompanyForm, ContactForm, NewCompanyForm
+
+bp = Blueprint("companies", __name__)
+
+
+@bp.before_request
+@login_required
+def _staff_only():
+    if current_user.role not in access.STAFF_ROLES:
+        abort(403)
+
+
+def _me():
+    return current_user._get_current_object()
+
+
+def _fill_choices(form) -> None:
+    blank = "—"
+    form.cluster.choices = reference.choices("cluster", blank=blank)
+    form.origin_city.choices = reference.choices("city", blank=blank)
+    form.source.choices = reference.choices("source", blank=blank)
+    if hasattr(form, "owner_id"):
+        form.owner_id.choices = [("self", _("Me"))] + [(str(u.id), u.name) for u in queries.officers(_me())
+                                                        if u.id != current_user.id]
+
+
+def _company_values(form) -> dict:
+    data = {name: getattr(form, name).data for name in COMPANY_FORM_FIELDS}
+    data["chain_tags"] = form.chain_tags.data or ""
+    return data
+
+
+@bp.route("/companies")
+def index():
+    filters = queries.CompanyFilters.from_args(request.args)
+    page, per_page = page_args(request.args)
+    rows, total = queries.company_page(_me(), filters, page=page, per_page=per_page)
+    return render_template(
+        "companies/index.html", rows=rows, page=Page(page, per_page, total), filters=filters,
+        clusters=reference.choices("cluster"), cities=reference.choices("city"),
+        officers=queries.officers(_me()), cluster_names=reference.names("cluster"), city_names=reference.names("city"))
+
+
+@bp.route("/companies/export.xlsx")
+def export():
+    """The filtered list as .xlsx: the same scope and filters as the page, every row, formula-safe."""
+    filters = queries.CompanyFilters.from_args(request.args)
+    me = _me()
+    stmt = queries.filtered(me, filters).order_by(*queries.SORTS[filters.sort])
+    clusters, cities = reference.names("cluster"), reference.names("city")
+    header = [_("Company name"), _("Short name"), _("Unified social credit code"), _("Industry cluster"),
+              _("Origin city"), _("Status"), _("Held by"), _("Chain segments"), _("Employees"),
+              _("Revenue (10,000 yuan)"), _("Address"), _("Updated")]
+    owners = {u.id: u.name for u in queries.officers(me)}
+    rows = (
+        [c.name, c.short_name, c.uscc or "", clusters.get(c.cluster, c.cluster or ""),
+         cities.get(c.origin_city, c.origin_city or ""), c.status, owners.get(c.owner_id, ""),
+         ", ".join(c.chain_tags or []), c.employees, float(c.revenue) if c.revenue is not None else None,
+         c.address, c.updated_at.strftime("%Y-%m-%d")]
+        for c in db.session.scalars(stmt.execution_options(yield_per=1000))
+    )
+    response, count = xlsx_response("companies.xlsx", header, rows, text_columns={2})
+    audit.record("export", actor=me, object_type="company", changes={"rows": [None, count]},
+                 label=request.query_string.decode()[:200])
+    db.session.commit()
+    return response
+
+
+@bp.route("/companies/new", methods=["GET", "POST"])
+def create():
+    form = NewCompanyForm()
+    _fill_choices(form)
+    duplicates, status = [], 200
+    if form.validate_on_submit():
+        contacts = []
+        if form.contact_name.data or form.contact_mobile.data:
+            contacts.append({"name": form.contact_name.data or form.name.data, "title": form.contact_title.data,
+                             "mobile": form.contact_mobile.data, "email": form.contact_email.data})
+        try:
+            company = services.create_company(
+                _company_values(form), actor=_me(), contacts=contacts, allow_duplicate=form.allow_duplicate.data,
+                owner_id=form.owner_id.data, public_pool=form.public_pool.data)
+        except Conflict as exc:
+            duplicates = getattr(exc, "duplicates", [])
+            if not duplicates:
+                raise
+            status = 409
+            flash(exc.message, "warning")
+        except Invalid as exc:
+            leftover = apply_errors(form, exc.fields, prefix_map={
+                "contacts.0.name": "contact_name", "contacts.0.mobile": "contact_mobile",
+                "contacts.0.email": "contact_email", "contacts.0.title": "contact_title"})
+            for msg in leftover:
+                flash(msg, "danger")
+            status = 422
+        else:
+            flash(_("Company created."), "success")
+            return redirect(url_for("companies.show", company_id=company.id))
+    elif request.method == "POST":
+        status = 422
+    return render_template("companies/form.html", form=form, company=None, duplicates=duplicates), status
+
+
+@bp.route("/companies/<int:company_id>")
+def show(company_id: int):
+    me = _me()
+    company = access.visible_company(company_id, me)
+    return render_template(
+        "companies/show.html", company=company, contacts=queries.contacts_of(company.id),
+        timeline=queries.timeline(company.id), can_edit=access.can_edit_company(me, company),
+        full_contacts=access.can_see_contact_details(me, company), is_manager=access.is_manager(me),
+        cluster_names=reference.names("cluster"), city_names=reference.names("city"),
+        source_names=reference.names("source"), assign_form=_assign_form(company) if access.is_manager(me) else None)
+
+
+def _assign_form(company):
+    form = AssignForm(version=company.version, owner_id=str(company.owner_id or ""))
+    form.owner_id.choices = [(str(u.id), u.name) for u in queries.officers(_me())]
+    return form
+
+
+@bp.route("/companies/<int:company_id>/edit", methods=["GET", "POST"])
+def edit(company_id: int):
+    me = _me()
+    company = access.visible_company(company_id, me)
+    access.require_edit_company(me, company)
+    form = CompanyForm(obj=company)
+    _fill_choices(form)
+    if request.method == "GET":
+        form.chain_tags.data = ", ".join(company.chain_tags or [])
+        form.version.data = company.version
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.update_company(company.id, _company_values(form), actor=me, version=form.version.data)
+        except Invalid as exc:
+            apply_errors(form, exc.fields)
+            status = 422
+        except Conflict as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+            status = 409
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("companies.show", company_id=company.id))
+    elif request.method == "POST":
+        status = 422
+    return render_template("companies/form.html", form=form, company=company, duplicates=[]), status
+
+
+def _post_action(action, company_id: int, message: str, *, to_list: bool = False):
+    form = AssignForm() if action is services.assign_company else None
+    try:
+        if form is not None:
+            form.owner_id.choices = [(str(u.id), u.name) for u in queries.officers(_me())]
+            action(company_id, int(request.form.get("owner_id") or 0), actor=_me(),
+                   version=int(request.form.get("version") or 0))
+        elif action is services.delete_company:
+            action(company_id, actor=_me(), version=int(request.form.get("version") or 0) or None)
+        else:
+            action(company_id, actor=_me())
+    except (Conflict, Invalid) as exc:
+        db.session.rollback()
+        flash(exc.message, "warning")
+    else:
+        flash(message, "success")
+        if to_list:
+            return redirect(url_for("companies.index"))
+    return redirect(url_for("companies.show", company_id=company_id))
+
+
+@bp.route("/companies/<int:company_id>/delete", methods=["POST"])
+def delete(company_id: int):
+    return _post_action(services.delete_company, company_id, _("Company deleted. A manager can restore it."),
+                        to_list=True)
+
+
+@bp.route("/companies/<int:company_id>/restore", methods=["POST"])
+def restore(company_id: int):
+    try:
+        services.restore_company(company_id, actor=_me())
+    except Conflict as exc:
+        flash(exc.message, "warning")
+        return redirect(url_for("companies.trash"))
+    flash(_("Company restored."), "success")
+    return redirect(url_for("companies.show", company_id=company_id))
+
+
+@bp.route("/companies/trash")
+def trash():
+    return render_template("companies/trash.html", rows=services.deleted_companies(_me()))
+
+
+@bp.route("/companies/<int:company_id>/claim", methods=["POST"])
+def claim(company_id: int):
+    return _post_action(services.claim_company, company_id, _("You now hold this company."))
+
+
+@bp.route("/companies/<int:company_id>/release", methods=["POST"])
+def release(company_id: int):
+    return _post_action(services.release_company, company_id, _("The company is back in the public pool."))
+
+
+@bp.route("/companies/<int:company_id>/assign", methods=["POST"])
+def assign(company_id: int):
+    return _post_action(services.assign_company, company_id, _("Company reassigned."))
+
+
+# --- contacts --------------------------------------------------------------------------------------------------------
+
+def _contact_values(form) -> dict:
+    return {name: getattr(form, name).data for name in CONTACT_FORM_FIELDS}
+
+
+@bp.route("/companies/<int:company_id>/contacts/new", methods=["GET", "POST"])
+def new_contact(company_id: int):
+    me = _me()
+    company = access.visible_company(company_id, me)
+    access.require_edit_company(me, company)
+    form = ContactForm()
+    status, duplicates = 200, []
+    if form.validate_on_submit():
+        try:
+            services.add_contact(company.id, _contact_values(form), actor=me)
+        except Invalid as exc:
+            apply_errors(form, exc.fields)
+            status = 422
+        else:
+            others = services.contact_phone_duplicates(me, services.CONTACT_FIELDS["mobile"].parse(form.mobile.data),
+                                                       company_id=company.id)
+            for dup in others:
+                flash(_("Note: %(name)s also has a contact with this phone.", name=dup.name), "warning")
+            flash(_("Contact added."), "success")
+            return redirect(url_for("companies.show", company_id=company.id))
+    elif request.method == "POST":
+        status = 422
+    return render_template("companies/contact_form.html", form=form, company=company, contact=None,
+                           duplicates=duplicates), status
+
+
+@bp.route("/contacts/<int:contact_id>/edit", methods=["GET", "POST"])
+def edit_contact(contact_id: int):
+    me = _me()
+    contact = services.visible_contact(contact_id, me)
+    access.require_edit_company(me, contact.company)
+    form = ContactForm(obj=contact)
+    if request.method == "GET":
+        form.version.data = contact.version
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.update_contact(contact.id, _contact_values(form), actor=me, version=form.version.data)
+        except Invalid as exc:
+            apply_errors(form, exc.fields)
+            status = 422
+        except Conflict as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+            status = 409
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("companies.show", company_id=contact.company_id))
+    elif request.method == "POST":
+        status = 422
+    return render_template("companies/contact_form.html", form=form, company=contact.company, contact=contact,
+                           duplicates=[]), status
+
+
+@bp.route("/contacts/<int:contact_id>/delete", methods=["POST"])
+def delete_contact(contact_id: int):
+    me = _me()
+    contact = services.visible_contact(contact_id, me)
+    company_id = contact.company_id
+    try:
+        services.delete_contact(contact_id, actor=me, version=int(request.form.get("version") or 0) or None)
+    except Conflict as exc:
+        flash(exc.message, "warning")
+    else:
+        flash(_("Contact deleted."), "success")
+    return redirect(url_for("companies.show", company_id=company_id))
+
+
+@bp.route("/companies/check-duplicates")
+def check_duplicates():
+    """Live look-alike check while typing a new company's name or code (htmx fragment)."""
+    name = (request.args.get("name") or "")[:200]
+    uscc = (request.args.get("uscc") or "")[:30]
+    try:
+        uscc = services.COMPANY_FIELDS["uscc"].parse(uscc)
+    except ValueError:
+        uscc = None
+    dups = services.find_duplicates(_me(), name=name, uscc=uscc) if (name or uscc) else []
+    return Response(render_template("companies/_duplicates.html", duplicates=dups), mimetype="text/html")

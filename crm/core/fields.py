@@ -1,0 +1,290 @@
+"""Field rules for the values a service accepts, shared by the web forms, the API, the importer and the CLI.
+
+A record kind declares its fields once (a dict of name → Field); `clean()` turns raw values (from a form, JSON or a
+spreadsheet) into typed ones or per-field messages, and `schema()` describes them for the OpenAPI document.
+"""
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import lazy_gettext as _l
+
+from crm.core import text as textrules
+
+
+class FieldError(ValueError):
+    pass
+
+
+@dataclass
+class Field:
+    required: bool = False
+    #: a value the caller may not set (server-managed); sent values are refused
+    read_only: bool = False
+
+    def parse(self, value):
+        return value
+
+    def empty(self):
+        return None
+
+    def schema(self) -> dict:
+        return {}
+
+
+@dataclass
+class Text(Field):
+    max_length: int = 200
+    multiline: bool = False
+
+    def parse(self, value):
+        if value is None:
+            return ""
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise FieldError(_l("Enter text."))
+        raw = str(value)
+        if not self.multiline:
+            raw = raw.replace("\r", " ").replace("\n", " ")
+        cleaned = textrules.clean_text(raw, self.max_length)
+        if len(cleaned) > self.max_length:
+            raise FieldError(_l("At most %(n)d characters.", n=self.max_length))
+        return cleaned
+
+    def empty(self):
+        return ""
+
+    def schema(self):
+        return {"type": "string", "maxLength": self.max_length}
+
+
+@dataclass
+class Uscc(Field):
+    def parse(self, value):
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str):
+            raise FieldError(_l("Enter the 18-character code as text."))
+        try:
+            return textrules.normalise_uscc(value) or None
+        except textrules.UsccError as exc:
+            raise FieldError({
+                "checksum": _l("The check character is wrong: please check the code."),
+                "length": _l("A unified social credit code has 18 characters."),
+            }.get(exc.reason, _l("This is not a unified social credit code."))) from None
+
+    def schema(self):
+        return {"type": "string", "nullable": True, "minLength": 18, "maxLength": 18,
+                "description": "统一社会信用代码 (GB 32100-2015, check character validated)"}
+
+
+@dataclass
+class Phone(Field):
+    def parse(self, value):
+        if value in (None, ""):
+            return ""
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise FieldError(_l("Enter a phone number."))
+        try:
+            return textrules.normalise_phone(str(value))
+        except ValueError:
+            raise FieldError(_l("Enter a mobile (13800138000) or landline (0796-8123456) number.")) from None
+
+    def empty(self):
+        return ""
+
+    def schema(self):
+        return {"type": "string", "example": "13800138000"}
+
+
+@dataclass
+class Email(Field):
+    def parse(self, value):
+        if value in (None, ""):
+            return ""
+        from email_validator import EmailNotValidError, validate_email
+
+        if not isinstance(value, str) or len(value) > 254:
+            raise FieldError(_l("Enter a valid e-mail address."))
+        try:
+            return validate_email(value.strip(), check_deliverability=False).normalized
+        except EmailNotValidError:
+            raise FieldError(_l("Enter a valid e-mail address.")) from None
+
+    def empty(self):
+        return ""
+
+    def schema(self):
+        return {"type": "string", "format": "email"}
+
+
+@dataclass
+class Integer(Field):
+    minimum: int = 0
+    maximum: int = 10**9
+
+    def parse(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            raise FieldError(_l("Enter a whole number."))
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise FieldError(_l("Enter a whole number.")) from None
+        if not self.minimum <= number <= self.maximum:
+            raise FieldError(_l("Enter a number from %(lo)s to %(hi)s.", lo=self.minimum, hi=self.maximum))
+        return number
+
+    def schema(self):
+        return {"type": "integer", "nullable": True, "minimum": self.minimum, "maximum": self.maximum}
+
+
+@dataclass
+class Money(Field):
+    """An amount in 万元, never negative, two decimals."""
+
+    maximum: Decimal = Decimal("999999999999")
+
+    def parse(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            raise FieldError(_l("Enter an amount in 10,000 yuan."))
+        try:
+            amount = Decimal(str(value).strip().replace(",", ""))
+        except InvalidOperation:
+            raise FieldError(_l("Enter an amount in 10,000 yuan.")) from None
+        if not amount.is_finite() or amount < 0:
+            raise FieldError(_l("The amount cannot be negative."))
+        if amount > self.maximum:
+            raise FieldError(_l("The amount is too large."))
+        return amount.quantize(Decimal("0.01"))
+
+    def schema(self):
+        return {"type": "number", "nullable": True, "minimum": 0, "description": "万元"}
+
+
+@dataclass
+class Boolean(Field):
+    def parse(self, value):
+        if isinstance(value, bool):
+            return value
+        if value in (None, ""):
+            return False
+        if str(value).lower() in {"1", "true", "yes", "on", "y", "是"}:
+            return True
+        if str(value).lower() in {"0", "false", "no", "off", "n", "否"}:
+            return False
+        raise FieldError(_l("Enter true or false."))
+
+    def empty(self):
+        return False
+
+    def schema(self):
+        return {"type": "boolean"}
+
+
+@dataclass
+class Choice(Field):
+    values: tuple[str, ...] = ()
+    default: str | None = None
+
+    def parse(self, value):
+        if value in (None, ""):
+            return self.default
+        if value not in self.values:
+            raise FieldError(_l("Choose one of: %(v)s.", v=", ".join(self.values)))
+        return value
+
+    def empty(self):
+        return self.default
+
+    def schema(self):
+        return {"type": "string", "enum": list(self.values)}
+
+
+@dataclass
+class Ref(Field):
+    """A key of a reference list (cluster, park, city, ...); checked against the list by the service."""
+
+    kind: str = ""
+
+    def parse(self, value):
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str) or len(value) > 50:
+            raise FieldError(_l("Choose a value from the list."))
+        return value
+
+    def schema(self):
+        return {"type": "string", "nullable": True, "description": f"a `{self.kind}` key from GET /api/v1/meta"}
+
+
+@dataclass
+class Tags(Field):
+    max_items: int = 20
+    max_length: int = 30
+
+    def parse(self, value):
+        if value in (None, ""):
+            return []
+        if isinstance(value, str):
+            value = [v for v in value.replace("，", ",").replace("、", ",").split(",")]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise FieldError(_l("Enter a list of tags."))
+        tags = []
+        for tag in value:
+            tag = textrules.clean_text(tag, self.max_length)
+            if len(tag) > self.max_length:
+                raise FieldError(_l("A tag has at most %(n)d characters.", n=self.max_length))
+            if tag and tag not in tags:
+                tags.append(tag)
+        if len(tags) > self.max_items:
+            raise FieldError(_l("At most %(n)d tags.", n=self.max_items))
+        return tags
+
+    def empty(self):
+        return []
+
+    def schema(self):
+        return {"type": "array", "items": {"type": "string", "maxLength": self.max_length}}
+
+
+@dataclass
+class Cleaned:
+    values: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)
+
+
+def clean(spec: dict[str, Field], data: dict, *, partial: bool = False) -> Cleaned:
+    """Parse the fields of `spec` found in `data`. With `partial` (PATCH) absent fields are left out."""
+    out = Cleaned()
+    for name, rule in spec.items():
+        if rule.read_only:
+            continue
+        if name not in data:
+            if partial:
+                continue
+            if rule.required:
+                out.errors[name] = [str(_l("This field is required."))]
+                continue
+            out.values[name] = rule.empty()
+            continue
+        try:
+            value = rule.parse(data[name])
+        except FieldError as exc:
+            out.errors[name] = [str(exc.args[0])]
+            continue
+        if rule.required and value in (None, "", []):
+            out.errors[name] = [str(_l("This field is required."))]
+            continue
+        out.values[name] = value
+    return out
+
+
+def schema(spec: dict[str, Field]) -> dict:
+    """The OpenAPI schema of a record kind's writable fields."""
+    return {
+        "type": "object",
+        "properties": {name: rule.schema() for name, rule in spec.items()},
+        "required": [name for name, rule in spec.items() if rule.required],
+    }

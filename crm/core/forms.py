@@ -1,0 +1,33 @@
+"""WTForms glue: validators that apply the shared field rules, and copying service errors onto a form."""
+from wtforms.validators import StopValidation
+
+from crm.core.fields import Field, FieldError
+
+
+class Rule:
+    """A WTForms validator that applies one of the shared field rules (crm.core.fields), so the page shows the
+    same message by the field that the API returns."""
+
+    def __init__(self, rule: Field):
+        self.rule = rule
+
+    def __call__(self, form, field):
+        try:
+            self.rule.parse(field.data)
+        except FieldError as exc:
+            raise StopValidation(str(exc.args[0])) from None
+
+
+def apply_errors(form, fields: dict[str, list[str]], *, prefix_map: dict[str, str] | None = None) -> list[str]:
+    """Put a service's per-field messages on the form's fields; return the messages no field took."""
+    leftover = []
+    for name, messages in fields.items():
+        target = (prefix_map or {}).get(name, name)
+        field = getattr(form, target, None)
+        if field is not None and hasattr(field, "errors"):
+            if not isinstance(field.errors, list):
+                field.errors = list(field.errors)
+            field.errors.extend(messages)
+        else:
+            leftover.extend(messages)
+    return leftover

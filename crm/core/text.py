@@ -1,0 +1,127 @@
+"""Text rules shared by every entry path: name normalisation, pinyin keys, phone numbers, USCC."""
+import re
+import unicodedata
+
+from pypinyin import Style, lazy_pinyin
+from stdnum import exceptions as stdnum_errors
+from stdnum.cn import uscc as stdnum_uscc
+
+#: legal-form words that do not distinguish two companies (longest first)
+_LEGAL_FORMS = ("有限责任公司", "股份有限公司", "集团有限公司", "有限公司", "股份公司", "集团", "股份", "公司",
+                "co.,ltd.", "co., ltd.", "co.,ltd", "co. ltd", "limited", "ltd.", "ltd", "inc.", "inc", "corp.")
+#: a bracketed place or note, e.g. 立讯精密工业（昆山）有限公司 → 立讯精密工业
+_BRACKETS = re.compile(r"[(\[（【][^)\]）】]*[)\]）】]")
+_NON_WORD = re.compile(r"[\s\-_·.,，。、'\"“”‘’&/]+")
+
+
+def fold_width(value: str) -> str:
+    """Full-width letters, digits and punctuation to their half-width forms."""
+    return unicodedata.normalize("NFKC", value)
+
+
+def normalise_name(name: str) -> str:
+    """The key two spellings of one company share: no legal form, no bracketed city, no spaces, no width."""
+    text = fold_width(name or "").lower()
+    text = _BRACKETS.sub("", text)
+    for form in _LEGAL_FORMS:
+        text = text.replace(form, "")
+    return _NON_WORD.sub("", text)
+
+
+def pinyin_initials(text: str) -> str:
+    """`立讯智造` → `lxzz`; Latin letters and digits are kept, lower-cased."""
+    parts = lazy_pinyin(fold_width(text or ""), style=Style.FIRST_LETTER, errors="default")
+    return re.sub(r"[^a-z0-9]", "", "".join(parts).lower())
+
+
+def pinyin_full(text: str) -> str:
+    """`立讯智造` → `lixunzhizao`."""
+    return re.sub(r"[^a-z0-9]", "", "".join(lazy_pinyin(fold_width(text or ""))).lower())
+
+
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
+
+
+def normalise_phone(raw: str) -> str:
+    """Return a phone number in its stored form, or raise ValueError.
+
+    Mobile numbers become 11 digits (`+86 138-0013-8000` → `13800138000`); landlines keep their area code with a
+    hyphen (`010-12345678`); Hong Kong and Macao numbers keep their `+852`/`+853` prefix.
+    """
+    text = fold_width(raw or "").strip()
+    if not text:
+        return ""
+    if re.search(r"[^\d\s+\-()]", text):
+        raise ValueError("not a phone number")
+    digits = re.sub(r"\D", "", text)
+    if text.startswith("+") or text.startswith("00"):
+        digits = digits[2:] if text.startswith("00") else digits
+        if digits.startswith("86"):
+            digits = digits[2:]
+        elif digits[:3] in {"852", "853"} and len(digits) == 11:
+            return f"+{digits[:3]} {digits[3:]}"
+        else:
+            raise ValueError("unsupported country code")
+    if _MOBILE.match(digits):
+        return digits
+    if _LANDLINE.match(digits):
+        area = 3 if digits[1] in "12" else 4  # 010, 020–029 have 3-digit area codes
+        return f"{digits[:area]}-{digits[area:]}"
+    raise ValueError("not a phone number")
+
+
+def phone_digits(value: str) -> str:
+    """Digits only, for matching a phone however it was typed."""
+    return re.sub(r"\D", "", value or "")
+
+
+def mask_phone(value: str) -> str:
+    """`13812348123` → `138****8123`."""
+    if not value:
+        return ""
+    if len(value) <= 7:
+        return value[:2] + "*" * (len(value) - 2)
+    return value[:3] + "****" + value[-4:]
+
+
+def mask_text(value: str) -> str:
+    """A WeChat id or similar: keep the first and last character."""
+    if not value:
+        return ""
+    return value[0] + "***" + value[-1] if len(value) > 2 else "***"
+
+
+class UsccError(ValueError):
+    """Why a unified social credit code is not valid: `reason` is checksum, length or format."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def normalise_uscc(raw: str) -> str:
+    """Upper-case, half-width, without spaces; raise UsccError when GB 32100-2015 rejects it."""
+    text = fold_width(raw or "").strip().upper().replace(" ", "").replace("-", "")
+    if not text:
+        return ""
+    try:
+        return stdnum_uscc.validate(text)
+    except stdnum_errors.InvalidChecksum:
+        raise UsccError("checksum") from None
+    except stdnum_errors.InvalidLength:
+        raise UsccError("length") from None
+    except stdnum_errors.ValidationError:
+        raise UsccError("format") from None
+
+
+def clean_text(value, max_length: int) -> str:
+    """Strip, drop control characters (CR/LF kept only where multi-line text is allowed by the caller)."""
+    text = "" if value is None else str(value)
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    return text.strip()[: max_length + 1]
+
+
+def escape_like(value: str) -> str:
+    """Escape LIKE wildcards so `%` and `_` in a search match themselves (use with escape='\\')."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

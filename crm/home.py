@@ -1,0 +1,52 @@
+"""The landing page after sign-in: what the officer holds, what is in the pool, recent changes."""
+from datetime import timedelta
+
+from flask import Blueprint, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from crm.audit.models import AuditEvent
+from crm.auth import access
+from crm.companies.models import Company
+from crm.core.timeutil import utcnow
+from crm.extensions import db
+
+bp = Blueprint("home", __name__)
+
+
+@bp.route("/")
+@login_required
+def index():
+    me = current_user._get_current_object()
+    if me.role not in access.STAFF_ROLES:
+        return render_template("home/liaison.html")
+    scope = access.company_scope(me)
+
+    def count(*conds):
+        return db.session.scalar(select(func.count()).select_from(Company).where(scope, *conds))
+
+    soon = utcnow().replace(microsecond=0)
+    stats = {
+        "mine": count(Company.owner_id == me.id),
+        "pool": count(Company.owner_id.is_(None), Company.status == "prospect"),
+        "visible": count(),
+        "expiring": count(Company.owner_id == me.id, Company.claimed_until.is_not(None),
+                          Company.claimed_until < soon + timedelta(days=14)),
+    }
+    recent = list(db.session.scalars(
+        select(Company).where(scope, Company.owner_id == me.id).order_by(Company.updated_at.desc()).limit(8)))
+    activity = list(db.session.scalars(
+        select(AuditEvent).where(AuditEvent.actor_id == me.id, AuditEvent.object_type.in_(("company", "contact")))
+        .order_by(AuditEvent.at.desc()).limit(10)))
+    return render_template("home/index.html", stats=stats, recent=recent, activity=activity)
+
+
+@bp.route("/healthz")
+def healthz():
+    db.session.execute(select(1))
+    return {"status": "ok"}
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    return redirect(url_for("static", filename="img/favicon.svg"))

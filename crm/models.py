@@ -1,0 +1,5 @@
+"""Imports every model so SQLAlchemy's metadata (and Alembic) sees the whole schema."""
+from crm.audit.models import AuditEvent  # noqa: F401
+from crm.auth.models import LoginAttempt, Team, User, UserSession  # noqa: F401
+from crm.companies.models import Company, Contact  # noqa: F401
+from crm.reference.models import RefItem, Setting  # noqa: F401

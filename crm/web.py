@@ -1,0 +1,160 @@
+"""Cross-cutting web concerns: security headers, error pages and JSON errors, safe redirects, template helpers."""
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, jsonify, render_template, request
+from flask_babel import format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
+
+from crm.errors import DomainError
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+       "form-action 'self'")
+
+
+def security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if current_app.config.get("CRM_HSTS"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    if request.endpoint and request.endpoint != "static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` if it is a path on this site, else None (SA-6: //evil, /\\evil, https:evil, javascript:...)."""
+    if not target or not isinstance(target, str):
+        return None
+    if any(ord(c) < 32 for c in target) or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def json_error(status: int, code: str, message: str, fields: dict | None = None, **extra):
+    body = {"error": {"code": code, "message": message, "fields": fields or {}, **extra}}
+    return jsonify(body), status
+
+
+def register_errors(app: Flask) -> None:
+    titles = {
+        400: _l("Bad request"), 403: _l("Not allowed"), 404: _l("Not found"), 405: _l("Method not allowed"),
+        409: _l("Changed by someone else"), 413: _l("File too large"), 422: _l("Invalid input"),
+        429: _l("Too many requests"), 500: _l("Something went wrong"), 503: _l("Temporarily unavailable"),
+    }
+    texts = {
+        403: _l("Your role does not allow this page or action. Ask a manager or an administrator if you need it."),
+        404: _l("There is nothing here: the address is wrong, or the record was deleted or is not visible to you."),
+        500: _l("The error has been logged. Please try again; if it happens again, tell an administrator."),
+        503: _l("The database cannot be reached right now. Please try again in a minute."),
+    }
+
+    def page(status: int, message: str | None = None):
+        return render_template("errors/error.html", status=status, title=titles.get(status, _l("Error")),
+                               message=message or texts.get(status, "")), status
+
+    @app.errorhandler(DomainError)
+    def _domain(err: DomainError):
+        if wants_json():
+            extra = {}
+            if getattr(err, "duplicates", None):
+                extra["duplicates"] = [d.as_dict() for d in err.duplicates]
+            return json_error(err.status, err.code, err.message or str(titles.get(err.status, "")), err.fields,
+                              **extra)
+        return page(err.status, err.message)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(err):
+        if wants_json():
+            return json_error(400, "csrf", "CSRF token missing or invalid.")
+        return page(400, str(_l("The form expired or was sent from elsewhere. Go back, reload the page and "
+                                "submit again.")))
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException):
+        if wants_json():
+            code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                    413: "too_large", 429: "too_many_requests"}.get(err.code, "error")
+            return json_error(err.code, code, err.description or "")
+        return page(err.code)
+
+    @app.errorhandler(StaleDataError)
+    def _stale(err):
+        from crm.extensions import db
+
+        db.session.rollback()
+        message = str(_l("This record was changed by someone else since you opened it. Reload to see the changes; "
+                         "your input was not saved."))
+        if wants_json():
+            return json_error(409, "conflict", message)
+        return page(409, message)
+
+    @app.errorhandler(OperationalError)
+    def _db_down(err):
+        app.logger.exception("database error")
+        if wants_json():
+            return json_error(503, "unavailable", "The database is unavailable.")
+        return page(503)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err):
+        if isinstance(err, HTTPException):
+            return _http(err)
+        app.logger.exception("unhandled error")
+        if wants_json():
+            return json_error(500, "server_error", "Internal error.")
+        return page(500)
+
+
+ROLE_LABELS = {"officer": _l("Officer"), "manager": _l("Manager"), "liaison": _l("Department liaison"),
+               "admin": _l("Administrator")}
+ACTION_LABELS = {
+    "create": _l("Created"), "update": _l("Changed"), "delete": _l("Deleted"), "restore": _l("Restored"),
+    "purge": _l("Purged"), "claim": _l("Claimed from the public pool"), "release": _l("Released to the public pool"),
+    "login": _l("Signed in"), "login_failed": _l("Failed sign-in"), "logout": _l("Signed out"),
+    "export": _l("Exported"), "password_changed": _l("Password changed"), "password_reset": _l("Password reset"),
+    "sessions_terminated": _l("Sessions ended"), "token_revoked": _l("API token revoked"),
+    "authz_denied": _l("Access denied"),
+}
+FIELD_LABELS = {
+    "name": _l("Name"), "short_name": _l("Short name"), "uscc": _l("Unified social credit code"),
+    "origin_city": _l("Origin city"), "address": _l("Address"), "cluster": _l("Industry cluster"),
+    "chain_tags": _l("Chain segments"), "employees": _l("Employees"), "revenue": _l("Revenue (10,000 yuan)"),
+    "listing_status": _l("Listing"), "hmt_funded": _l("Hong Kong, Macao or Taiwan funded"), "source": _l("Source"),
+    "status": _l("Status"), "owner_id": _l("Held by"), "claimed_at": _l("Claimed"),
+    "claimed_until": _l("Protected until"), "notes": _l("Notes"), "title": _l("Title"), "mobile": _l("Mobile"),
+    "email": _l("E-mail"), "wechat": _l("WeChat"), "company_id": _l("Company"), "deleted_at": _l("Deleted"),
+    "deleted_by_id": _l("Deleted by"), "role": _l("Role"), "team_id": _l("Team"), "is_active_user": _l("Active"),
+    "locale": _l("Language"), "department": _l("Department"), "password_changed_at": _l("Password changed"),
+}
+
+
+def template_helpers():
+    from crm.core.text import mask_phone, mask_text
+    from crm.core.timeutil import as_aware
+    from crm.reference import services as reference
+
+    def dt(value, fmt="yyyy-MM-dd HH:mm"):
+        return format_datetime(as_aware(value), fmt) if value else ""
+
+    def ref_names(kind):
+        return reference.names(kind)
+
+    return {"dt": dt, "ref_names": ref_names, "languages": current_app.config["CRM_LANGUAGES"],
+            "role_label": lambda role: ROLE_LABELS.get(role, role),
+            "action_label": lambda action: ACTION_LABELS.get(action, action),
+            "field_label": lambda key: FIELD_LABELS.get(key, key),
+            "mask_phone": mask_phone, "mask_text": mask_text, "get_locale": get_locale}

@@ -1,0 +1,108 @@
+"""Test set-up: one app per session on SQLite (default) or PostgreSQL (TEST_DATABASE_URL), a clean database per test.
+
+With CI=true the suites that need real PostgreSQL, Redis or Chromium must run: their fixtures fail instead of
+skipping when the server is missing.
+"""
+import os
+import shutil
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import text
+
+os.environ.setdefault("CRM_CONFIG", "test")
+
+from crm import create_app  # noqa: E402
+from crm.extensions import db  # noqa: E402
+
+from .factories import login, make_user  # noqa: E402,F401
+
+ON_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip off CI when a real service is missing; on CI a missing service is a failure."""
+    if condition:
+        return
+    if ON_CI:
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def pg_url() -> str:
+    return os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    url = _database_url(tmp_path_factory)
+    if url.startswith("postgresql"):
+        parts = urlsplit(url)
+        need(port_open(parts.hostname or "127.0.0.1", parts.port or 5432), "PostgreSQL is not running")
+    instance = tmp_path_factory.mktemp("instance")
+    app = create_app("test", SQLALCHEMY_DATABASE_URI=url)
+    app.instance_path = str(instance)
+    with app.app_context():
+        if url.startswith("postgresql"):
+            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            db.session.commit()
+        db.drop_all()
+        db.create_all()
+    yield app
+
+
+@pytest.fixture(autouse=True)
+def _clean_db(request, app):
+    """Every test starts from empty tables (rows deleted, not the schema rebuilt)."""
+    ctx = app.app_context()
+    ctx.push()
+    yield
+    db.session.rollback()
+    db.session.remove()
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    else:
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+            conn.exec_driver_sql("DELETE FROM sqlite_sequence") if _has_sequence(conn) else None
+    ctx.pop()
+
+
+def _has_sequence(conn) -> bool:
+    return conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'").first() is not None
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def dialect(app) -> str:
+    return db.engine.dialect.name
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    need(os.path.exists(path), "Chromium is not installed (apt-get install chromium)")
+    return path

@@ -1,0 +1,112 @@
+"""Plain factory functions for tests: make_user, make_company, make_contact, make_reference, login."""
+import re
+from functools import lru_cache
+
+from crm.auth.models import Team, User
+from crm.auth.services import hash_password
+from crm.companies.models import Company, Contact
+from crm.companies.services import refresh_search_text
+from crm.core.timeutil import utcnow
+from crm.extensions import db
+from crm.reference.models import RefItem
+
+PASSWORD = "correct horse battery staple"
+
+#: valid unified social credit codes (check character verified) for tests
+VALID_USCC = ["91350200776049653A", "913502115628130384", "91440300MA5FUTR81R"]
+
+
+@lru_cache(maxsize=8)
+def _hash(password: str) -> str:
+    return hash_password(password)
+
+
+_counter = [0]
+
+
+def _next() -> int:
+    _counter[0] += 1
+    return _counter[0]
+
+
+def make_team(name: str | None = None) -> Team:
+    team = Team(name=name or f"Team {_next()}")
+    db.session.add(team)
+    db.session.commit()
+    return team
+
+
+def make_user(role: str = "officer", *, team: Team | None = None, email: str | None = None, name: str | None = None,
+              password: str = PASSWORD, active: bool = True, department: str | None = None,
+              locale: str = "zh_Hans_CN") -> User:
+    n = _next()
+    user = User(email=email or f"{role}{n}@test.zone", name=name or f"{role.title()} {n}", role=role,
+                team_id=team.id if team else None, password_hash=_hash(password), is_active_user=active,
+                department=department, locale=locale)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def make_reference() -> None:
+    """A small zone: two clusters, two parks, three cities, a department, two sources."""
+    rows = [("cluster", "electronic_info", "电子信息", "Electronic information"),
+            ("cluster", "green_food", "绿色食品", "Green food"),
+            ("park", "dunhou", "敦厚园区", "Dunhou Park"), ("park", "fenghuang", "凤凰园区", "Fenghuang Park"),
+            ("city", "shenzhen", "深圳", "Shenzhen"), ("city", "dongguan", "东莞", "Dongguan"),
+            ("city", "jian", "吉安", "Ji'an"), ("department", "natural_resources", "自然资源局", "Natural Resources"),
+            ("source", "event", "招商活动", "Event"), ("source", "referral", "推荐", "Referral")]
+    for kind, key, name, name_en in rows:
+        db.session.add(RefItem(kind=kind, key=key, name=name, name_en=name_en))
+    db.session.commit()
+
+
+def make_company(name: str | None = None, *, owner: User | None = None, uscc: str | None = None,
+                 cluster: str | None = None, origin_city: str | None = None, status: str = "prospect",
+                 contacts: list[dict] = (), deleted: bool = False, **extra) -> Company:
+    company = Company(name=name or f"测试企业{_next()}有限公司", uscc=uscc, cluster=cluster, origin_city=origin_city,
+                      status=status, owner_id=owner.id if owner else None, **extra)
+    if owner:
+        company.claimed_at = utcnow()
+    if deleted:
+        company.deleted_at = utcnow()
+    db.session.add(company)
+    db.session.flush()
+    rows = [Contact(company_id=company.id, **c) for c in contacts]
+    db.session.add_all(rows)
+    refresh_search_text(company, rows)
+    db.session.commit()
+    return company
+
+
+def make_contact(company: Company, **values) -> Contact:
+    values.setdefault("name", f"联系人{_next()}")
+    contact = Contact(company_id=company.id, **values)
+    db.session.add(contact)
+    db.session.flush()
+    refresh_search_text(company)
+    db.session.commit()
+    return contact
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or \
+        re.search(r'name="csrf-token" content="([^"]+)"', html)
+    return match.group(1) if match else ""
+
+
+def login(client, user: User, password: str = PASSWORD, *, remember: bool = False):
+    """Sign in through the real form; returns the response."""
+    page = client.get("/login")
+    return client.post("/login", data={"email": user.email, "password": password, "remember": "y" if remember else "",
+                                       "csrf_token": csrf_token(page.get_data(as_text=True))})
+
+
+def api_token(client, user: User, password: str = PASSWORD) -> str:
+    response = client.post("/api/v1/auth/token", json={"email": user.email, "password": password})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["token"]
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
