@@ -66,8 +66,20 @@ def register_errors(app: Flask) -> None:
         return render_template("errors/error.html", status=status, title=titles.get(status, _l("Error")),
                                message=message or texts.get(status, "")), status
 
+    def log_denied(status: int) -> None:
+        from flask import g
+        from flask_login import current_user
+
+        from crm.audit.services import record_denied
+
+        user = getattr(g, "api_user", None) or (current_user if current_user.is_authenticated else None)
+        if user is not None and status in (403, 404):
+            record_denied(user.id, status=status, path=request.path)
+
     @app.errorhandler(DomainError)
     def _domain(err: DomainError):
+        if err.status in (403, 404):
+            log_denied(err.status)
         if wants_json():
             extra = {}
             if getattr(err, "duplicates", None):
@@ -85,6 +97,8 @@ def register_errors(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):
+        if err.code == 403:
+            log_denied(403)
         if wants_json():
             code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                     413: "too_large", 429: "too_many_requests"}.get(err.code, "error")
@@ -142,6 +156,47 @@ FIELD_LABELS = {
 }
 
 
+STATUS_LABELS = {"prospect": _l("Prospect"), "resident": _l("Resident"), "inactive": _l("Inactive"),
+                 "none": _l("Not listed"), "preparing": _l("Preparing to list"), "listed": _l("Listed")}
+#: fields whose stored value is a reference key, and the list it comes from
+REF_FIELDS = {"cluster": "cluster", "origin_city": "city", "source": "source", "park": "park",
+              "department": "department"}
+#: fields not worth showing in a timeline
+HIDDEN_CHANGES = {"company_id", "deleted_by_id", "claimed_at"}
+
+
+def change_value(key: str, value):
+    """A stored value as a person reads it in a timeline: names for keys and ids, yes/no, dates."""
+    from flask import g
+
+    from crm.reference import services as reference
+
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return _l("yes") if value else _l("no")
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if key in REF_FIELDS:
+        cache = g.setdefault("_ref_names", {})
+        if key not in cache:
+            cache[key] = reference.names(REF_FIELDS[key])
+        return cache[key].get(value, value)
+    if key in ("status", "listing_status"):
+        return STATUS_LABELS.get(value, value)
+    if key == "role":
+        return ROLE_LABELS.get(value, value)
+    if key in ("owner_id", "actor_id") and isinstance(value, int):
+        from crm.auth.models import User
+        from crm.extensions import db
+
+        user = db.session.get(User, value)
+        return user.name if user else value
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] in "T ":
+        return value[:16].replace("T", " ")
+    return value
+
+
 def template_helpers():
     from crm.core.text import mask_phone, mask_text
     from crm.core.timeutil import as_aware
@@ -157,4 +212,5 @@ def template_helpers():
             "role_label": lambda role: ROLE_LABELS.get(role, role),
             "action_label": lambda action: ACTION_LABELS.get(action, action),
             "field_label": lambda key: FIELD_LABELS.get(key, key),
+            "change_value": change_value, "hidden_changes": HIDDEN_CHANGES,
             "mask_phone": mask_phone, "mask_text": mask_text, "get_locale": get_locale}

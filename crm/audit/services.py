@@ -103,3 +103,11 @@ def _log_changes(session: Session, _ctx) -> None:
          "at": utcnow()}
         for action, obj, changes in rows
     ])
+
+
+def record_denied(actor_id: int | None, *, status: int, path: str) -> None:
+    """Log a refused or hidden record access (403/404) in its own short transaction, so a GET stays read-only."""
+    with db.engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        conn.execute(AuditEvent.__table__.insert().values(
+            action="authz_denied", actor_id=actor_id, ip=_ip(), at=utcnow(), changes={"status": [None, status]},
+            label=path.replace("\r", " ").replace("\n", " ")[:200]))

@@ -141,7 +141,7 @@ def _new_owner(values: dict, actor: User) -> int | None:
     if to_pool:
         return None
     if wanted in ("self", None, ""):
-        return actor.id if actor.role == Role.OFFICER.value else None
+        return actor.id if actor.role in (Role.OFFICER.value, Role.MANAGER.value) else None
     if not access.is_manager(actor):
         if int(wanted) == actor.id:
             return actor.id
