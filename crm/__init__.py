@@ -90,7 +90,7 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_request_hooks(app: Flask) -> None:
     from .core.database import write_intent
-    from .web import security_headers, template_helpers
+    from .web import ids_in_range, security_headers, template_helpers
 
     @app.before_request
     def _mark_writers():
@@ -103,6 +103,7 @@ def register_request_hooks(app: Flask) -> None:
         if token is not None:
             write_intent.reset(token)
 
+    app.url_value_preprocessor(ids_in_range)
     app.after_request(security_headers)
     app.context_processor(template_helpers)
     app.jinja_env.globals["current_user"] = current_user

@@ -16,6 +16,18 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "form-action 'self'")
 
 
+#: the largest id an INTEGER key holds; a larger id in a URL names nothing (404, not a database overflow)
+MAX_ID = 2**31 - 1
+
+
+def ids_in_range(_endpoint, values):
+    """URL preprocessor for every route: an id outside the key range is a 404 before any query runs."""
+    if values and any(isinstance(v, int) and not 0 < v <= MAX_ID for v in values.values()):
+        from crm.errors import NotFound
+
+        raise NotFound("No such record.")
+
+
 def security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")

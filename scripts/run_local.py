@@ -32,7 +32,6 @@ def main() -> int:
     procs = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}
     print(f"\n  Web app: http://{host}:{port}/   (worker and scheduler running; Ctrl-C stops everything)\n",
           flush=True)
-    subprocess.run([str(BIN / "flask"), "--app", "wsgi", "crm", "demo-credentials"], cwd=ROOT, check=False)
 
     def stop(*_):
         for proc in procs.values():

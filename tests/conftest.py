@@ -13,6 +13,8 @@ from sqlalchemy import text
 
 os.environ.setdefault("CRM_CONFIG", "test")
 
+from flask.testing import FlaskClient  # noqa: E402
+
 from crm import create_app  # noqa: E402
 from crm.extensions import db  # noqa: E402
 
@@ -49,6 +51,23 @@ def _database_url(tmp_path_factory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own app context, as in production.
+
+    The suite keeps one app context pushed for the whole test (so tests can use db.session); a plain client's
+    requests would reuse it, so `g` (Flask-Login's user, Flask-Babel's locale) and the SQLAlchemy session would
+    carry over between requests and even between two clients. The test's own session also ends its transaction
+    around each request, so its next read sees what the request wrote.
+    """
+
+    def open(self, *args, **kwargs):
+        db.session.rollback()
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        db.session.rollback()
+        return response
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
     url = _database_url(tmp_path_factory)
@@ -58,6 +77,7 @@ def app(tmp_path_factory):
     instance = tmp_path_factory.mktemp("instance")
     app = create_app("test", SQLALCHEMY_DATABASE_URI=url)
     app.instance_path = str(instance)
+    app.test_client_class = IsolatedClient
     with app.app_context():
         if url.startswith("postgresql"):
             db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))

@@ -13,7 +13,7 @@ from crm.reference.models import RefItem
 PASSWORD = "correct horse battery staple"
 
 #: valid unified social credit codes (check character verified) for tests
-VALID_USCC = ["91350200776049653A", "913502115628130384", "91440300MA5FUTR81R"]
+VALID_USCC = ["91350200776049653A", "913502115628130384", "91440300MA5FUTR81D"]
 
 
 @lru_cache(maxsize=8)

@@ -7,6 +7,7 @@ from crm.companies.models import Company, Contact
 from crm.core.pagination import page_args
 from crm.core.text import mask_phone, mask_text
 from crm.errors import Invalid
+from crm.web import MAX_ID
 
 from . import bp, iso, json_body, token_required, version_of
 
@@ -60,7 +61,8 @@ def create_company():
     allow_duplicate = _bool_arg(data, "allow_duplicate")
     public_pool = _bool_arg(data, "public_pool")
     owner_id = data.pop("owner_id", None)
-    if owner_id is not None and (isinstance(owner_id, bool) or not isinstance(owner_id, int)):
+    if owner_id is not None and (isinstance(owner_id, bool) or not isinstance(owner_id, int)
+                                 or not 0 < owner_id <= MAX_ID):
         raise Invalid("owner_id must be an integer.", {"owner_id": ["Send a user id."]})
     company = services.create_company(data, actor=g.api_user, contacts=contacts, allow_duplicate=allow_duplicate,
                                       owner_id=owner_id, public_pool=public_pool)

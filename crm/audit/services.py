@@ -55,7 +55,8 @@ def record(action: str, *, actor=None, obj=None, object_type: str | None = None,
         action=action, actor_id=actor_id, ip=_ip(), changes=changes,
         object_type=object_type or (_AUDITED.get(type(obj)) if obj is not None else None),
         object_id=object_id if object_id is not None else getattr(obj, "id", None),
-        label=(label if label is not None else (_label(obj) if obj is not None else None)),
+        label=(label.replace("\r", " ").replace("\n", " ")[:200] if label is not None
+               else (_label(obj) if obj is not None else None)),
     ))
 
 
@@ -107,6 +108,9 @@ def _log_changes(session: Session, _ctx) -> None:
 
 def record_denied(actor_id: int | None, *, status: int, path: str) -> None:
     """Log a refused or hidden record access (403/404) in its own short transaction, so a GET stays read-only."""
+    # The refused request writes nothing: end its unit of work first, or on SQLite a POST's own BEGIN IMMEDIATE
+    # would hold the write lock that this second connection waits for (and the log row would time out).
+    db.session.rollback()
     with db.engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         conn.execute(AuditEvent.__table__.insert().values(
             action="authz_denied", actor_id=actor_id, ip=_ip(), at=utcnow(), changes={"status": [None, status]},

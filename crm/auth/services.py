@@ -75,7 +75,7 @@ def authenticate(email: str, password: str, *, ip: str) -> User:
 
     Failed tries are counted per e-mail and per address in the database, so every web worker shares the count.
     """
-    email = (email or "").strip().lower()[:254]
+    email = (email or "").replace("\x00", "").strip().lower()[:254]  # PostgreSQL refuses NUL in text
     _check_throttle(email, ip)
     user = db.session.scalar(select(User).where(User.email == email))
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")

@@ -1,7 +1,7 @@
 """Sign-in, sign-out, the user's own profile (language, password)."""
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_fresh, login_required, login_user, logout_user
 
 from crm.errors import Invalid, Throttled
 from crm.extensions import login_manager
@@ -30,7 +30,8 @@ def current_token() -> str | None:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    if current_user.is_authenticated:
+    # A session restored from the remember cookie is not fresh: it may sign in again here (fresh_login_required).
+    if current_user.is_authenticated and login_fresh():
         return redirect(url_for("home.index"))
     form = LoginForm(next=request.args.get("next", ""))
     status = 200
@@ -45,6 +46,7 @@ def login():
             status = 401
         else:
             target = safe_next(form.next.data)
+            services.end_session(current_token())  # the stale session this sign-in replaces, if any
             session.clear()  # a new session at sign-in (SA-3): nothing from before carries over
             services.start_session(user, remember=form.remember.data, ip=request.remote_addr,
                                    user_agent=request.user_agent.string)

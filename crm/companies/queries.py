@@ -22,6 +22,12 @@ SORTS = {
 DEFAULT_SORT = "updated"
 
 
+def _user_id(value) -> int | None:
+    """An id from a query string: ASCII digits within the INTEGER range, else no filter (never an overflow)."""
+    value = str(value or "")
+    return int(value) if value.isascii() and value.isdigit() and int(value) <= 2**31 - 1 else None
+
+
 @dataclass
 class CompanyFilters:
     q: str = ""
@@ -36,9 +42,13 @@ class CompanyFilters:
     @classmethod
     def from_args(cls, args) -> "CompanyFilters":
         owner = args.get("owner_id", "")
-        return cls(q=(args.get("q") or "").strip()[:100], cluster=args.get("cluster", "")[:50],
-                   origin_city=args.get("origin_city", "")[:50], status=args.get("status", "")[:20],
-                   owner_id=int(owner) if str(owner).isdigit() else None, pool=args.get("pool", "")[:10],
+
+        def arg(name: str) -> str:  # a NUL byte cannot go to PostgreSQL (it would be a 500)
+            return (args.get(name) or "").replace("\x00", "")
+
+        return cls(q=arg("q").strip()[:100], cluster=arg("cluster")[:50],
+                   origin_city=arg("origin_city")[:50], status=arg("status")[:20],
+                   owner_id=_user_id(owner), pool=arg("pool")[:10],
                    sort=args.get("sort", DEFAULT_SORT) if args.get("sort") in SORTS else DEFAULT_SORT)
 
 

@@ -81,8 +81,10 @@ def protection_period() -> timedelta:
 def refresh_search_text(company: Company, contacts: list[Contact] | None = None) -> None:
     """Rebuild the lower-case text that search matches: names, pinyin, USCC, contacts and their phones."""
     if contacts is None:
-        contacts = list(db.session.scalars(select(Contact).where(
-            Contact.company_id == company.id, Contact.deleted_at.is_(None))))
+        # no autoflush: the caller's pending changes and the new search text go out in one UPDATE (version +1)
+        with db.session.no_autoflush:
+            contacts = list(db.session.scalars(select(Contact).where(
+                Contact.company_id == company.id, Contact.deleted_at.is_(None))))
     parts = [company.name, company.short_name, pinyin_initials(company.name), pinyin_full(company.name),
              pinyin_initials(company.short_name), company.uscc or ""]
     for contact in contacts:
@@ -178,14 +180,11 @@ def create_company(data: dict, *, actor: User, contacts: list[dict] = (), allow_
     company = Company(**values, owner_id=owner, last_activity_at=now)
     if owner is not None:
         company.claimed_at, company.claimed_until = now, now + protection_period()
+    new_contacts = [Contact(company=company, **c) for c in contact_values]
+    refresh_search_text(company, new_contacts)  # before the INSERT, so the company is written once (version 1)
     db.session.add(company)
+    db.session.add_all(new_contacts)
     try:
-        with db.session.begin_nested():
-            db.session.flush()
-            new_contacts = [Contact(company_id=company.id, **c) for c in contact_values]
-            db.session.add_all(new_contacts)
-            db.session.flush()
-        refresh_search_text(company, new_contacts)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

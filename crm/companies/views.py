@@ -8,6 +8,7 @@ from crm.auth import access
 from crm.core.forms import apply_errors
 from crm.core.pagination import Page, page_args
 from crm.core.spreadsheet import xlsx_response
+from crm.core.text import mask_digit_runs
 from crm.errors import Conflict, Invalid
 from crm.extensions import db
 from crm.reference import services as reference
@@ -76,7 +77,7 @@ def export():
     )
     response, count = xlsx_response("companies.xlsx", header, rows, text_columns={2})
     audit.record("export", actor=me, object_type="company", changes={"rows": [None, count]},
-                 label=request.query_string.decode()[:200])
+                 label=mask_digit_runs(request.query_string.decode(errors="replace"))[:200])
     db.session.commit()
     return response
 

@@ -8,7 +8,7 @@ def page_args(args, default_per_page: int = 50) -> tuple[int, int]:
     """(page, per_page) from query arguments; nonsense falls back to the defaults."""
     def number(name, default):
         value = str(args.get(name, "")).strip()
-        return int(value) if value.isdigit() and 0 < int(value) < 10**7 else default
+        return int(value) if value.isascii() and value.isdigit() and 0 < int(value) < 10**7 else default
 
     return number("page", 1), min(number("per_page", default_per_page), MAX_PER_PAGE)
 

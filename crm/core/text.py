@@ -85,6 +85,11 @@ def mask_phone(value: str) -> str:
     return value[:3] + "****" + value[-4:]
 
 
+def mask_digit_runs(value: str) -> str:
+    """Mask every run of 7+ digits (a phone number typed into a search) for logs."""
+    return re.sub(r"\d{7,}", lambda m: mask_phone(m.group(0)), value or "")
+
+
 def mask_text(value: str) -> str:
     """A WeChat id or similar: keep the first and last character."""
     if not value:

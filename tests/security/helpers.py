@@ -1,0 +1,187 @@
+"""Shared pieces of the access-control and input-validation tests: isolated clients, a two-team world, table
+checksums and an HTML check for executable content."""
+import hashlib
+import re
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+from bs4 import BeautifulSoup
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from crm import create_app
+from crm.audit.models import AuditEvent
+from crm.core.timeutil import utcnow
+from crm.extensions import db
+from crm.reference.models import RefItem
+
+from ..factories import api_token, login, make_company, make_contact, make_reference, make_team, make_user
+
+#: codes whose GB 32100-2015 check character is right (tests.factories.VALID_USCC[2] is not)
+USCC = ["91350200776049653A", "913502115628130384", "91440300MA5FUTR81D"]
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own app context, as in production.
+
+    The suite's conftest keeps one app context pushed for the whole test; a plain client's requests reuse it, so
+    `g` (Flask-Login's cached user, Flask-Babel's locale) and the SQLAlchemy session carry over from one request
+    to the next, even between two clients signed in as different users. Here each request gets a fresh context,
+    and the test's own session ends its transaction around the request so its next read sees what was written.
+    """
+
+    def open(self, *args, **kwargs):
+        db.session.rollback()
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        db.session.rollback()
+        return response
+
+
+@contextmanager
+def side_app(app, config_name: str = "test", **overrides):
+    """A second app on the same database, for tests that must add routes (the suite's app has served requests) or
+    need another configuration."""
+    other = create_app(config_name, **{"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], **overrides})
+    other.instance_path = app.instance_path
+    try:
+        yield other
+    finally:
+        with other.app_context():
+            db.engine.dispose()
+        app.extensions["celery"].set_default()
+
+
+def client_for(app, user=None) -> IsolatedClient:
+    """A fresh client, signed in through the real form when `user` is given."""
+    client = IsolatedClient(app, app.response_class, use_cookies=True)
+    if user is not None:
+        response = login(client, user)
+        assert response.status_code == 302, f"sign-in of {user.email} failed: {response.status_code}"
+    return client
+
+
+def api_headers(app, user) -> dict:
+    token = api_token(client_for(app), user)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def two_teams() -> SimpleNamespace:
+    """Team 1 (officers a, a2) and team 2 (officer b), a manager, an admin, a liaison, and records of each team.
+
+    b (team 2) holds `company_b` with `contact_b`, and `deleted_b` (soft-deleted) with `contact_deleted`.
+    a (team 1) holds `company_a` with `contact_a`; `pool` is in the public pool.
+    """
+    make_reference()
+    team1, team2 = make_team("一组"), make_team("二组")
+    w = SimpleNamespace(team1=team1, team2=team2)
+    w.a = make_user("officer", team=team1, name="王一")
+    w.a2 = make_user("officer", team=team1, name="王二")
+    w.b = make_user("officer", team=team2, name="李三")
+    w.manager = make_user("manager", name="赵局")
+    w.admin = make_user("admin", name="管理员")
+    w.liaison = make_user("liaison", name="联络员", department="natural_resources")
+    w.company_b = make_company("二组深圳华信电子有限公司", owner=w.b, uscc=USCC[0], cluster="electronic_info")
+    w.contact_b = make_contact(w.company_b, name="二组联系人", mobile="13900139000", wechat="wx_team2")
+    w.deleted_b = make_company("二组已删除科技有限公司", owner=w.b, uscc=USCC[1])
+    w.contact_deleted = make_contact(w.deleted_b, name="已删联系人", mobile="13700137000")
+    w.deleted_b.deleted_at = utcnow()
+    w.company_a = make_company("一组东莞宏达电子有限公司", owner=w.a, uscc=USCC[2])
+    w.contact_a = make_contact(w.company_a, name="一组联系人", mobile="13600136000")
+    w.pool = make_company("公海赣州绿源食品有限公司")
+    db.session.commit()
+    w.ref_item = db.session.scalar(select(RefItem).where(RefItem.kind == "cluster").order_by(RefItem.id))
+    return w
+
+
+#: tables whose rows an action may not touch when it is refused; audit_event is checked on its own
+_VOLATILE_COLUMNS = {("user_session", "last_seen_at")}
+
+
+def checksum(*table_names: str) -> str:
+    """A hash of every row of the named tables (all tables but audit_event when none are named)."""
+    db.session.rollback()
+    tables = [t for t in db.metadata.sorted_tables
+              if (t.name in table_names) or (not table_names and t.name != "audit_event")]
+    digest = hashlib.sha256()
+    for table in tables:
+        cols = [c for c in table.columns if (table.name, c.name) not in _VOLATILE_COLUMNS]
+        rows = db.session.execute(select(*cols).order_by(*table.primary_key.columns)).all()
+        digest.update(f"{table.name}:{[tuple(map(repr, r)) for r in rows]}".encode())
+    db.session.rollback()
+    return digest.hexdigest()
+
+
+def audit_actions_since(last_id: int) -> list[str]:
+    db.session.rollback()
+    return list(db.session.scalars(select(AuditEvent.action).where(AuditEvent.id > last_id)))
+
+
+def last_audit_id() -> int:
+    db.session.rollback()
+    return db.session.scalar(select(db.func.max(AuditEvent.id))) or 0
+
+
+#: the only scripts a page may load: vendored files under /static, no inline code
+STATIC_SCRIPTS = {"/static/vendor/tabler/tabler.min.js", "/static/vendor/htmx/htmx.min.js", "/static/js/app.js"}
+
+
+def executable_content(html: str) -> list[str]:
+    """Everything in a page that a browser could run: foreign or inline scripts, on* handlers, javascript: URLs."""
+    soup = BeautifulSoup(html, "html.parser")
+    found = []
+    for tag in soup.find_all(True):
+        if tag.name == "script":
+            src = (tag.get("src") or "").split("?")[0]
+            if src not in STATIC_SCRIPTS or tag.string:
+                found.append(f"<script src={src!r}>{tag.string or ''}</script>")
+        if tag.name in {"iframe", "object", "embed", "base"}:
+            found.append(f"<{tag.name}>")
+        for attr, value in tag.attrs.items():
+            text = " ".join(value) if isinstance(value, list) else str(value)
+            if attr.lower().startswith("on"):
+                found.append(f"<{tag.name} {attr}={text!r}>")
+            if attr.lower() in {"href", "src", "action", "formaction", "xlink:href"} and \
+                    text.strip().lower().replace("\t", "").startswith(("javascript:", "data:text/html", "vbscript:")):
+                found.append(f"<{tag.name} {attr}={text!r}>")
+    return found
+
+
+def company_ids_in(html: str) -> set[int]:
+    """Ids of the companies a list page links to in its table."""
+    soup = BeautifulSoup(html, "html.parser")
+    links = [a["href"] for a in soup.select("table a[href]")]
+    return {int(m.group(1)) for href in links if (m := re.fullmatch(r"/companies/(\d+)", href))}
+
+
+def page_text(html: str) -> str:
+    """The text a person reads (entities decoded), plus attribute values, to check that a value was shown."""
+    soup = BeautifulSoup(html, "html.parser")
+    values = [str(v) for tag in soup.find_all(True) for k, v in tag.attrs.items() if k == "value"]
+    values += [t.get_text() for t in soup.find_all("textarea")]
+    return soup.get_text(" ") + "\n" + "\n".join(values)
+
+
+def form_values(html: str, form_selector: str = "form[method=post]") -> dict:
+    """The values a browser would submit for the first matching form (inputs, selects, textareas)."""
+    soup = BeautifulSoup(html, "html.parser")
+    forms = [f for f in soup.select(form_selector) if f.select("[name=name]")] or soup.select(form_selector)
+    form = forms[0]
+    data = {}
+    for field in form.find_all(["input", "select", "textarea"]):
+        name = field.get("name")
+        if not name:
+            continue
+        if field.name == "input":
+            if field.get("type") in {"checkbox", "radio"}:
+                if field.has_attr("checked"):
+                    data[name] = field.get("value", "y")
+                continue
+            data[name] = field.get("value", "")
+        elif field.name == "select":
+            chosen = field.find("option", selected=True) or field.find("option")
+            data[name] = chosen.get("value", "") if chosen else ""
+        else:
+            text = field.get_text()
+            data[name] = text[2:] if text.startswith("\r\n") else text[1:] if text.startswith("\n") else text
+    return data

@@ -1,0 +1,56 @@
+"""Function-level authorization policy (AC-3): which role may call which role-gated endpoint.
+
+This file is the reviewed statement of who may do what; tests/security/test_access.py holds the app to it. A change
+of permissions shows up as a diff here. Keys are "METHOD endpoint" (Flask endpoint names); values map every role to
+ALLOW or DENY. DENY means 403 with no side effect; ALLOW means the action succeeds (2xx or a redirect).
+
+Endpoints that every signed-in staff member may call but that are scoped per record (company pages, contacts, the
+API) are not listed here: the route walker of AC-1 holds them to 404 for records outside the user's scope.
+Every endpoint of the admin blueprint must be listed (a test fails for a new admin route without an entry).
+"""
+
+ALLOW = "allow"
+DENY = "deny"
+ROLES = ("officer", "manager", "liaison", "admin")
+
+ADMIN_ONLY = {"officer": DENY, "manager": DENY, "liaison": DENY, "admin": ALLOW}
+MANAGERS = {"officer": DENY, "manager": ALLOW, "liaison": DENY, "admin": ALLOW}
+STAFF = {"officer": ALLOW, "manager": ALLOW, "liaison": DENY, "admin": ALLOW}
+
+POLICY: dict[str, dict[str, str]] = {
+    # administration: users, teams, reference lists, settings, audit log
+    "GET admin.index": ADMIN_ONLY,
+    "GET admin.users": ADMIN_ONLY,
+    "GET admin.new_user": ADMIN_ONLY,
+    "POST admin.new_user": ADMIN_ONLY,
+    "GET admin.edit_user": ADMIN_ONLY,
+    "POST admin.edit_user": ADMIN_ONLY,
+    "POST admin.reset_password": ADMIN_ONLY,
+    "POST admin.terminate_sessions": ADMIN_ONLY,
+    "GET admin.teams": ADMIN_ONLY,
+    "POST admin.teams": ADMIN_ONLY,
+    "POST admin.rename_team": ADMIN_ONLY,
+    "GET admin.reference_list": ADMIN_ONLY,
+    "POST admin.reference_list": ADMIN_ONLY,
+    "GET admin.reference_item": ADMIN_ONLY,
+    "POST admin.reference_item": ADMIN_ONLY,
+    "GET admin.settings": ADMIN_ONLY,
+    "POST admin.settings": ADMIN_ONLY,
+    "GET admin.audit_log": ADMIN_ONLY,
+    # manager-only actions on the company book: the trash, restore, reassign
+    "GET companies.trash": MANAGERS,
+    "POST companies.restore": MANAGERS,
+    "POST companies.assign": MANAGERS,
+    # the company book is for staff; department liaisons do not see it
+    "GET companies.index": STAFF,
+    "GET companies.create": STAFF,
+    "POST companies.create": STAFF,
+    "GET companies.export": STAFF,
+    "GET companies.show": STAFF,
+    "GET companies.check_duplicates": STAFF,
+    "POST api.create_company": STAFF,
+}
+
+
+def allowed(key: str, role: str) -> bool:
+    return POLICY[key][role] == ALLOW

@@ -1,0 +1,651 @@
+"""Access control (RELIABILITY.md section A): AC-1 route walker, AC-2 one visibility on every read path, AC-3 the
+role × endpoint policy, AC-4 mass assignment, AC-7 soft-deleted records, AC-9 the audit trail."""
+import io
+import itertools
+import json
+import logging
+import random
+
+import pytest
+from bs4 import BeautifulSoup
+from flask import url_for
+from flask_login import login_required
+from openpyxl import load_workbook
+from sqlalchemy import select
+from werkzeug.routing import IntegerConverter, UUIDConverter
+
+from crm.audit.models import AuditEvent
+from crm.auth.models import User
+from crm.auth.services import start_session
+from crm.companies.models import Company, Contact
+from crm.extensions import db
+
+from ..factories import PASSWORD, make_company, make_reference, make_team, make_user
+from .helpers import (
+    api_headers,
+    audit_actions_since,
+    checksum,
+    client_for,
+    company_ids_in,
+    form_values,
+    last_audit_id,
+    side_app,
+    two_teams,
+)
+from .policy import ALLOW, DENY, POLICY, ROLES
+
+# --- AC-1: IDOR on every object route -------------------------------------------------------------------------------
+
+#: every URL parameter that names a record → the records of team 2 (or, for admin routes, any record) to try, plus
+#: an id that does not exist. A new route with a parameter missing here fails test_every_route_parameter_is_mapped.
+ID_PARAMS = {
+    "company_id": lambda w: [w.company_b.id, w.deleted_b.id, 987654],
+    "contact_id": lambda w: [w.contact_b.id, w.contact_deleted.id, 987654],
+    "user_id": lambda w: [w.b.id, 987654],
+    "team_id": lambda w: [w.team2.id, 987654],
+    "item_id": lambda w: [w.ref_item.id, 987654],
+}
+#: parameters that name no record
+PLAIN_PARAMS = {"code": "en", "kind": "cluster", "filename": "js/app.js"}
+WALKED_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+
+
+def _is_id_param(rule, name: str) -> bool:
+    converter = rule._converters.get(name)
+    return isinstance(converter, (IntegerConverter, UUIDConverter)) or name == "id" or name.endswith("_id")
+
+
+def id_rules(app):
+    return [r for r in app.url_map.iter_rules() if any(_is_id_param(r, a) for a in r.arguments)]
+
+
+def uncovered_params(app) -> list[str]:
+    """Route parameters the walker cannot fill: a new kind of record needs an entry in ID_PARAMS."""
+    missing = []
+    for rule in app.url_map.iter_rules():
+        for arg in sorted(rule.arguments):
+            if _is_id_param(rule, arg) and arg not in ID_PARAMS:
+                missing.append(f"{rule.rule} ({rule.endpoint}): id parameter {arg!r} not in ID_PARAMS")
+            elif not _is_id_param(rule, arg) and arg not in PLAIN_PARAMS and arg not in ID_PARAMS:
+                missing.append(f"{rule.rule} ({rule.endpoint}): parameter {arg!r} not in PLAIN_PARAMS")
+    return missing
+
+
+def _version(param: str, record_id: int) -> int:
+    model = {"company_id": Company, "contact_id": Contact, "user_id": User}.get(param)
+    row = db.session.get(model, record_id) if model else None
+    return row.version if row is not None else 1
+
+
+def expected_for_officer(method: str, endpoint: str) -> int:
+    """404 for a record outside the officer's scope; 403 where the policy refuses the officer the whole action."""
+    key = f"{method} {endpoint}"
+    if key in POLICY and POLICY[key]["officer"] == DENY:
+        return 403
+    return 404
+
+
+def walk(app, w) -> list[str]:
+    """Officer a (team 1) calls every id route with team 2's ids; returns what did not answer as expected."""
+    web = client_for(app, w.a)
+    headers = api_headers(app, w.a)
+    failures = []
+    before = checksum()
+    for rule in id_rules(app):
+        id_args = sorted(a for a in rule.arguments if a in ID_PARAMS)
+        plain = {a: PLAIN_PARAMS[a] for a in rule.arguments if a not in ID_PARAMS and a in PLAIN_PARAMS}
+        choices = [ID_PARAMS[a](w) for a in id_args]
+        for values in itertools.product(*choices):
+            args = dict(zip(id_args, values, strict=True), **plain)
+            version = _version(id_args[0], values[0]) if id_args else 1
+            with app.test_request_context():
+                url = url_for(rule.endpoint, **args)
+            for method in sorted(m for m in rule.methods if m in WALKED_METHODS):
+                if rule.rule.startswith("/api/"):
+                    body = {"name": "HIJACKED", "version": version, "mobile": "13500135000"}
+                    query = {"version": version} if method == "DELETE" else None
+                    response = web.open(url, method=method, json=body if method in ("POST", "PATCH", "PUT") else None,
+                                        query_string=query, headers=headers)
+                else:
+                    form = {"name": "HIJACKED", "status": "prospect", "listing_status": "none", "version": version,
+                            "owner_id": str(w.a.id), "mobile": "13500135000", "role": "admin",
+                            "email": "hijack@test.zone", "locale": "zh_Hans_CN", "password": "a new long password 77",
+                            "protection_days": "30"}
+                    response = web.open(url, method=method, data=form if method != "GET" else None)
+                want = expected_for_officer(method, rule.endpoint)
+                if response.status_code != want:
+                    failures.append(f"{method} {url} ({rule.endpoint}) → {response.status_code}, expected {want}")
+    if checksum() != before:
+        failures.append("a refused request changed a row")
+    return failures
+
+
+def test_every_route_parameter_is_mapped(app):
+    assert id_rules(app), "the walker found no id routes"
+    assert uncovered_params(app) == []
+
+
+def test_officer_gets_404_for_every_record_of_another_team(app):
+    w = two_teams()
+    audit_mark = last_audit_id()
+    failures = walk(app, w)
+    assert failures == []
+    actions = audit_actions_since(audit_mark)
+    assert set(actions) <= {"login", "authz_denied"}
+    assert actions.count("authz_denied") >= len(id_rules(app)), "refusals are logged (ASVS V16.3.2)"
+
+
+def test_walker_ids_are_real_records_the_holder_can_open(app):
+    """Control: the same GET urls answer 200 for team 2's officer (admin routes: for an admin)."""
+    w = two_teams()
+    holder, admin = client_for(app, w.b), client_for(app, w.admin)
+    headers = api_headers(app, w.b)
+    opened = 0
+    for rule in id_rules(app):
+        if "GET" not in rule.methods:
+            continue
+        args = {a: ID_PARAMS[a](w)[0] if a in ID_PARAMS else PLAIN_PARAMS[a] for a in rule.arguments}
+        with app.test_request_context():
+            url = url_for(rule.endpoint, **args)
+        officer_denied = expected_for_officer("GET", rule.endpoint) == 403
+        client = admin if officer_denied else holder
+        response = client.get(url, headers=headers if rule.rule.startswith("/api/") else None)
+        assert response.status_code == 200, f"{url} → {response.status_code}"
+        opened += 1
+    assert opened >= 5
+
+
+def test_walker_fails_for_an_unscoped_route_and_an_unmapped_parameter(app):
+    """The walker is a real guard: a route that loads by id without the scope, or a new id parameter, fails it."""
+    w = two_teams()
+    with side_app(app) as other:
+        @other.get("/companies/<int:company_id>/peek")
+        @login_required
+        def peek(company_id: int):
+            company = db.session.get(Company, company_id)  # get_or_404 without the scope: the bug AC-1 hunts
+            return company.name if company else ("", 404)
+
+        @other.get("/projects/<int:project_id>")
+        def project(project_id: int):
+            return ""
+
+        assert any("project_id" in m for m in uncovered_params(other))
+        ID_PARAMS["project_id"] = lambda w: [987654]
+        try:
+            failures = walk(other, w)
+        finally:
+            del ID_PARAMS["project_id"]
+    assert any("/peek" in f and "→ 200" in f for f in failures), failures
+
+
+# --- AC-2: the same visibility on every read path -------------------------------------------------------------------
+
+def _names_in_export(data: bytes) -> list[str]:
+    sheet = load_workbook(io.BytesIO(data), read_only=True).active
+    rows = list(sheet.iter_rows(values_only=True))
+    return [r[0] for r in rows[1:]]
+
+
+def _random_world(seed: int):
+    """3 teams of 2 officers, one officer without a team, a manager; 24 companies held at random, some deleted."""
+    rng = random.Random(seed)
+    make_reference()
+    teams = [make_team(f"组{seed}-{i}") for i in range(3)]
+    officers = [make_user("officer", team=t) for t in teams for _ in range(2)]
+    loner = make_user("officer")
+    manager = make_user("manager")
+    holders = [*officers, loner, None, None, None]
+    companies = []
+    for i in range(24):
+        owner = rng.choice(holders)
+        company = make_company(f"样本企业{i:02d}号有限公司", owner=owner, deleted=rng.random() < 0.15)
+        companies.append((company.id, company.name, owner, company.deleted_at is not None))
+    return officers, loner, manager, companies
+
+
+def _expected_visible(user, companies) -> set[int]:
+    """The rule of DESIGN.md, computed here independently of crm.auth.access."""
+    out = set()
+    for cid, _name, owner, deleted in companies:
+        if deleted:
+            continue
+        if user.role == "manager" or owner is None or owner.id == user.id or \
+                (user.team_id is not None and owner.team_id == user.team_id):
+            out.add(cid)
+    return out
+
+
+@pytest.mark.parametrize("seed", [7, 11, 2024])
+def test_every_read_path_shows_the_same_companies(app, seed):
+    officers, loner, manager, companies = _random_world(seed)
+    by_name = {name: cid for cid, name, _o, _d in companies}
+    for user in (officers[0], officers[3], loner, manager):
+        expected = _expected_visible(user, companies)
+        web = client_for(app, user)
+        headers = api_headers(app, user)
+        seen = {
+            "list": company_ids_in(web.get("/companies?per_page=200").get_data(as_text=True)),
+            "search name": company_ids_in(web.get("/companies?q=样本&per_page=200").get_data(as_text=True)),
+            "search initials": company_ids_in(web.get("/companies?q=ybqy&per_page=200").get_data(as_text=True)),
+            "export": {by_name[n] for n in _names_in_export(web.get("/companies/export.xlsx?q=样本").data)},
+            "api list": {c["id"] for c in web.get("/api/v1/companies?per_page=200", headers=headers).json["items"]},
+            "api search": {c["id"] for c in web.get("/api/v1/companies?per_page=200&q=ybqy",
+                                                    headers=headers).json["items"]},
+            "detail": {cid for cid, *_ in companies if web.get(f"/companies/{cid}").status_code == 200},
+            "api detail": {cid for cid, *_ in companies
+                           if web.get(f"/api/v1/companies/{cid}", headers=headers).status_code == 200},
+        }
+        for path, ids in seen.items():
+            assert ids == expected, f"{user.role} {user.email} via {path}: extra {ids - expected}, " \
+                                    f"missing {expected - ids}"
+        for cid, *_ in companies:
+            if cid not in expected:
+                assert web.get(f"/companies/{cid}").status_code == 404
+    assert any(_expected_visible(o, companies) != _expected_visible(manager, companies) for o in officers)
+
+
+# --- AC-3: function-level authorization: the role × endpoint matrix --------------------------------------------------
+
+def _request(key: str, w) -> tuple[str, dict, dict]:
+    """(url, form data, json body) for one policy entry; records come from the two-team world."""
+    method, endpoint = key.split(" ")
+    args, data, body = {}, {}, None
+    user_form = {"email": "neu@test.zone", "name": "新用户", "role": "officer", "team_id": "", "department": "",
+                 "locale": "zh_Hans_CN", "active": "y", "password": "a perfectly long new password 42"}
+    if endpoint in {"admin.edit_user", "admin.reset_password", "admin.terminate_sessions"}:
+        args["user_id"] = w.b.id
+    if endpoint == "admin.edit_user":
+        user_form = {**user_form, "email": w.b.email, "name": w.b.name, "role": "manager",
+                     "team_id": str(w.team2.id), "version": w.b.version}
+    if endpoint == "admin.rename_team":
+        args["team_id"] = w.team2.id
+        data = {"name": "改名组", "version": w.team2.version}
+    if endpoint.startswith("admin.reference"):
+        args["kind"] = "cluster"
+        data = {"key": "new_cluster", "name": "新集群", "name_en": "New cluster", "sort": "5", "active": "y"}
+    if endpoint == "admin.reference_item":
+        args["item_id"] = w.ref_item.id
+        data = {"name": "改名集群", "name_en": "Renamed", "sort": "1", "active": "y", "version": w.ref_item.version}
+    if endpoint in {"admin.new_user", "admin.edit_user"}:
+        data = user_form
+    if endpoint == "admin.reset_password":
+        data = {"password": "another long new password 43"}
+    if endpoint == "admin.teams":
+        data = {"name": "三组"}
+    if endpoint == "admin.settings":
+        data = {"protection_days": "45"}
+    if endpoint == "companies.restore":
+        args["company_id"] = w.deleted_b.id
+    if endpoint == "companies.assign":
+        args["company_id"] = w.company_b.id
+        data = {"owner_id": str(w.a2.id), "version": w.company_b.version}
+    if endpoint == "companies.show":
+        args["company_id"] = w.pool.id
+    if endpoint == "companies.check_duplicates":
+        args["name"] = "华信电子"
+    if endpoint == "companies.create":
+        data = {"name": "新建测试企业有限公司", "status": "prospect", "listing_status": "none", "public_pool": "y"}
+    if endpoint == "api.create_company":
+        body = {"name": "接口新建企业有限公司", "public_pool": True}
+    with w.app.test_request_context():
+        url = url_for(endpoint, **args)
+    return url, (data if method == "POST" else {}), body
+
+
+CASES = [(key, role) for key in POLICY for role in ROLES]
+
+
+@pytest.mark.parametrize(("key", "role"), CASES, ids=[f"{k}-{r}" for k, r in CASES])
+def test_role_endpoint_matrix(app, key, role):
+    w = two_teams()
+    w.app = app
+    start_session(w.b)  # a live session for the admin to end
+    user = {"officer": w.a, "manager": w.manager, "liaison": w.liaison, "admin": w.admin}[role]
+    client = client_for(app, user)
+    url, data, body = _request(key, w)
+    method = key.split(" ")[0]
+    headers = api_headers(app, user) if body is not None else None
+    before, audit_mark = checksum(), last_audit_id()
+    response = client.open(url, method=method, data=data or None, json=body, headers=headers)
+    if POLICY[key][role] == DENY:
+        assert response.status_code == 403, f"{role} {key}: {response.status_code}"
+        assert checksum() == before, f"{role} {key} was refused but changed data"
+        assert set(audit_actions_since(audit_mark)) <= {"authz_denied"}
+    else:
+        assert response.status_code in (200, 201, 302), f"{role} {key}: {response.status_code}"
+        if method == "POST":
+            assert checksum() != before, f"{role} {key} was allowed but changed nothing"
+        if response.status_code == 302:
+            assert "/login" not in response.headers["Location"]
+
+
+def test_every_admin_and_manager_endpoint_is_in_the_policy(app):
+    """A new admin route, or a new manager-only company action, needs a reviewed line in policy.py."""
+    missing = []
+    for rule in app.url_map.iter_rules():
+        gated = rule.endpoint.startswith("admin.") or rule.endpoint in {"companies.trash", "companies.restore",
+                                                                       "companies.assign"}
+        for method in sorted(rule.methods & {"GET", "POST", "PATCH", "PUT", "DELETE"}):
+            if gated and f"{method} {rule.endpoint}" not in POLICY:
+                missing.append(f"{method} {rule.endpoint}")
+    assert missing == []
+    assert all(set(v) == set(ROLES) and set(v.values()) <= {ALLOW, DENY} for v in POLICY.values())
+
+
+def test_liaison_sees_no_company_through_the_api(app):
+    w = two_teams()
+    web, headers = client_for(app, w.liaison), api_headers(app, w.liaison)
+    assert web.get("/api/v1/companies", headers=headers).json["items"] == []
+    assert web.get(f"/api/v1/companies/{w.pool.id}", headers=headers).status_code == 404
+    assert web.post(f"/api/v1/companies/{w.pool.id}/claim", headers=headers).status_code in (403, 404)
+    db.session.expire_all()
+    assert db.session.get(Company, w.pool.id).owner_id is None
+
+
+# --- AC-4: mass assignment ------------------------------------------------------------------------------------------
+
+#: columns an edit of the name may change: the name, what derives from it, and the server-kept counters
+EDITABLE_BY_NAME_CHANGE = {"name", "name_norm", "search_text", "version", "updated_at", "last_activity_at"}
+
+
+def _row(model, record_id: int) -> dict:
+    db.session.rollback()
+    table = model.__table__
+    row = db.session.execute(select(table).where(table.c.id == record_id)).mappings().one()
+    return dict(row)
+
+
+def _changed(before: dict, after: dict) -> set[str]:
+    return {k for k in before if before[k] != after[k]}
+
+
+def _hostile_extras(w) -> dict:
+    return {"owner_id": str(w.b.id), "deleted_at": "2020-01-01T00:00:00", "deleted_by_id": str(w.b.id),
+            "role": "admin", "team_id": str(w.team2.id), "claimed_until": "2099-12-31T00:00:00",
+            "claimed_at": "2000-01-01T00:00:00", "id": "4242", "created_at": "2000-01-01T00:00:00",
+            "search_text": "hacked", "name_norm": "hacked", "is_active_user": "y"}
+
+
+def test_officer_edit_form_ignores_extra_fields(app):
+    w = two_teams()
+    client = client_for(app, w.a)
+    page = client.get(f"/companies/{w.company_a.id}/edit")
+    assert page.status_code == 200
+    data = form_values(page.get_data(as_text=True))
+    assert data["version"] == str(w.company_a.version)
+    before, user_before = _row(Company, w.company_a.id), _row(User, w.a.id)
+    response = client.post(f"/companies/{w.company_a.id}/edit",
+                           data={**data, **_hostile_extras(w), "name": "一组东莞宏达新材料有限公司"})
+    assert response.status_code == 302
+    after = _row(Company, w.company_a.id)
+    assert after["name"] == "一组东莞宏达新材料有限公司"
+    assert _changed(before, after) <= EDITABLE_BY_NAME_CHANGE, _changed(before, after) - EDITABLE_BY_NAME_CHANGE
+    assert after["owner_id"] == w.a.id and after["deleted_at"] is None and after["version"] == before["version"] + 1
+    assert _row(User, w.a.id) == user_before
+
+
+def test_officer_edit_form_with_a_forged_version_changes_nothing(app):
+    w = two_teams()
+    client = client_for(app, w.a)
+    data = form_values(client.get(f"/companies/{w.company_a.id}/edit").get_data(as_text=True))
+    before = _row(Company, w.company_a.id)
+    response = client.post(f"/companies/{w.company_a.id}/edit", data={**data, "name": "改名", "version": "999"})
+    assert response.status_code == 409
+    assert _row(Company, w.company_a.id) == before
+
+
+@pytest.mark.parametrize("field", ["owner_id", "deleted_at", "deleted_by_id", "role", "team_id", "claimed_until",
+                                   "claimed_at", "id", "created_at", "search_text", "name_norm", "updated_at"])
+def test_api_patch_with_a_protected_field_changes_only_allowed_columns(app, field):
+    w = two_teams()
+    client, headers = client_for(app, w.a), api_headers(app, w.a)
+    value = {"owner_id": w.b.id, "deleted_by_id": w.b.id, "team_id": w.team2.id, "id": 4242}.get(
+        field, _hostile_extras(w).get(field, "2000-01-01T00:00:00"))
+    before = _row(Company, w.company_a.id)
+    response = client.patch(f"/api/v1/companies/{w.company_a.id}", headers=headers,
+                            json={"version": before["version"], "name": "接口改名企业有限公司", field: value})
+    after = _row(Company, w.company_a.id)
+    assert response.status_code in (200, 403, 422), response.json
+    if response.status_code == 200:
+        assert after["name"] == "接口改名企业有限公司"
+        assert _changed(before, after) <= EDITABLE_BY_NAME_CHANGE
+        assert response.json["owner_id"] == w.a.id and response.json["id"] == w.company_a.id
+    else:
+        assert after == before
+        assert "error" in response.json
+    assert after["owner_id"] == w.a.id and after["deleted_at"] is None
+
+
+def test_api_patch_with_a_stale_version_changes_nothing(app):
+    w = two_teams()
+    client, headers = client_for(app, w.a), api_headers(app, w.a)
+    before = _row(Company, w.company_a.id)
+    response = client.patch(f"/api/v1/companies/{w.company_a.id}", headers=headers,
+                            json={"version": before["version"] - 1, "name": "旧版本覆盖"})
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "conflict"
+    assert _row(Company, w.company_a.id) == before
+
+
+def test_api_create_ignores_server_fields_and_refuses_another_owner(app):
+    w = two_teams()
+    client, headers = client_for(app, w.a), api_headers(app, w.a)
+    count = db.session.scalar(select(db.func.count()).select_from(Company))
+    refused = client.post("/api/v1/companies", headers=headers,
+                          json={"name": "替别人建企业有限公司", "owner_id": w.b.id})
+    assert refused.status_code == 403
+    assert db.session.scalar(select(db.func.count()).select_from(Company)) == count
+    created = client.post("/api/v1/companies", headers=headers, json={
+        "name": "自建企业有限公司", "id": 4242, "version": 50, "deleted_at": "2020-01-01T00:00:00",
+        "deleted_by_id": w.b.id, "claimed_until": "2099-01-01T00:00:00", "search_text": "x", "role": "admin"})
+    assert created.status_code == 201, created.json
+    row = _row(Company, created.json["id"])
+    assert row["id"] != 4242 and row["version"] < 50 and row["deleted_at"] is None and row["deleted_by_id"] is None
+    assert row["owner_id"] == w.a.id and row["claimed_until"].year < 2099 and row["search_text"] != "x"
+    assert _row(User, w.a.id)["role"] == "officer"
+
+
+def test_contact_cannot_be_moved_to_another_company(app):
+    w = two_teams()
+    client, headers = client_for(app, w.a), api_headers(app, w.a)
+    contact = _row(Contact, w.contact_a.id)
+    response = client.patch(f"/api/v1/contacts/{w.contact_a.id}", headers=headers,
+                            json={"version": contact["version"], "title": "总经理", "company_id": w.company_b.id,
+                                  "deleted_at": "2020-01-01T00:00:00"})
+    assert response.status_code in (200, 403, 422)
+    after = _row(Contact, w.contact_a.id)
+    assert after["company_id"] == w.company_a.id and after["deleted_at"] is None
+    page = client.get(f"/contacts/{w.contact_a.id}/edit").get_data(as_text=True)
+    data = form_values(page)
+    assert client.post(f"/contacts/{w.contact_a.id}/edit",
+                       data={**data, "company_id": str(w.company_b.id), "name": "改名联系人"}).status_code == 302
+    after = _row(Contact, w.contact_a.id)
+    assert after["name"] == "改名联系人" and after["company_id"] == w.company_a.id
+
+
+def test_profile_form_cannot_raise_role_or_change_team(app):
+    w = two_teams()
+    client = client_for(app, w.a)
+    before = _row(User, w.a.id)
+    client.post("/profile", data={"action": "locale", "loc-locale": "en", "role": "admin", "team_id": str(w.team2.id),
+                                  "is_active_user": "y", "email": "other@test.zone"})
+    after = _row(User, w.a.id)
+    assert (after["role"], after["team_id"], after["email"]) == (before["role"], before["team_id"], before["email"])
+    assert _changed(before, after) <= {"locale", "version", "updated_at"}
+
+
+# --- AC-7: soft-deleted companies are invisible ---------------------------------------------------------------------
+
+def test_soft_deleted_company_disappears_everywhere_until_restored(app):
+    w = two_teams()
+    officer = client_for(app, w.a)
+    company, contact = w.company_a, w.contact_a
+    name = company.name
+    response = officer.post(f"/companies/{company.id}/delete", data={"version": company.version})
+    assert response.status_code == 302
+    assert db.session.get(Company, company.id).deleted_at is not None
+    manager = client_for(app, w.manager)
+    for client, user in ((officer, w.a), (manager, w.manager)):
+        headers = api_headers(app, user)
+        assert client.get(f"/companies/{company.id}").status_code == 404
+        assert client.get(f"/companies/{company.id}/edit").status_code == 404
+        assert client.get(f"/contacts/{contact.id}/edit").status_code == 404
+        assert client.post(f"/companies/{company.id}/claim").status_code == 404
+        assert name not in client.get("/companies?per_page=200").get_data(as_text=True)
+        assert name not in client.get("/companies?q=宏达").get_data(as_text=True)
+        assert name not in client.get("/companies?q=13600136000").get_data(as_text=True)
+        assert name not in _names_in_export(client.get("/companies/export.xlsx").data)
+        assert name not in client.get("/companies/check-duplicates", query_string={"name": name}).get_data(
+            as_text=True)
+        api_names = [c["name"] for c in client.get("/api/v1/companies?per_page=200", headers=headers).json["items"]]
+        assert name not in api_names and api_names
+        assert client.get(f"/api/v1/companies/{company.id}", headers=headers).status_code == 404
+        assert client.get(f"/api/v1/companies/{company.id}/contacts", headers=headers).status_code == 404
+        assert client.patch(f"/api/v1/contacts/{contact.id}", headers=headers,
+                            json={"version": 1, "name": "x"}).status_code == 404
+    assert officer.get("/companies/trash").status_code == 403
+    assert officer.post(f"/companies/{company.id}/restore").status_code == 403
+    trash = manager.get("/companies/trash")
+    assert trash.status_code == 200 and name in trash.get_data(as_text=True)
+    assert w.deleted_b.name in trash.get_data(as_text=True)
+    restored = manager.post(f"/companies/{company.id}/restore")
+    assert restored.status_code == 302
+    assert officer.get(f"/companies/{company.id}").status_code == 200
+    assert name in officer.get("/companies?q=宏达").get_data(as_text=True)
+    assert name not in manager.get("/companies/trash").get_data(as_text=True)
+
+
+def test_deleted_contact_leaves_the_page_the_api_and_search(app):
+    w = two_teams()
+    client, headers = client_for(app, w.a), api_headers(app, w.a)
+    response = client.post(f"/contacts/{w.contact_a.id}/delete", data={"version": w.contact_a.version})
+    assert response.status_code == 302
+    page = BeautifulSoup(client.get(f"/companies/{w.company_a.id}").get_data(as_text=True), "html.parser")
+    assert w.contact_a.name not in [s.get_text() for s in page.select(".list-group-item strong")]
+    assert client.get(f"/api/v1/companies/{w.company_a.id}/contacts", headers=headers).json["items"] == []
+    assert w.company_a.name not in client.get("/companies?q=13600136000").get_data(as_text=True)
+    assert client.get(f"/contacts/{w.contact_a.id}/edit").status_code == 404
+
+
+# --- AC-9: the audit trail ------------------------------------------------------------------------------------------
+
+def _audit_dump() -> str:
+    db.session.rollback()
+    rows = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    return "\n".join(json.dumps({"action": e.action, "label": e.label, "changes": e.changes, "ip": e.ip},
+                                ensure_ascii=False, default=str) for e in rows)
+
+
+def _events(action: str, **where) -> list[AuditEvent]:
+    db.session.rollback()
+    stmt = select(AuditEvent).where(AuditEvent.action == action)
+    for key, value in where.items():
+        stmt = stmt.where(getattr(AuditEvent, key) == value)
+    return list(db.session.scalars(stmt.order_by(AuditEvent.id)))
+
+
+def test_sign_in_success_and_failure_are_audited_without_secrets(app, caplog):
+    caplog.set_level(logging.DEBUG)
+    user = make_user(email="wang@test.zone")
+    wrong = "Wr0ng-but-secret-passphrase"
+    client = client_for(app)
+    client.post("/login", data={"email": user.email, "password": wrong})
+    client.post("/login", data={"email": "nobody@test.zone", "password": wrong})
+    assert client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
+    failed = _events("login_failed")
+    assert [(e.object_id, e.label, e.actor_id) for e in failed] == [(user.id, user.email, None),
+                                                                      (None, "nobody@test.zone", None)]
+    ok = _events("login", actor_id=user.id)
+    assert len(ok) == 1 and ok[0].ip == "127.0.0.1" and ok[0].at is not None
+    dump = _audit_dump()
+    assert wrong not in dump and PASSWORD not in dump and "scrypt" not in dump
+    assert wrong not in caplog.text and PASSWORD not in caplog.text
+
+
+def test_export_is_audited_with_its_row_count(app):
+    w = two_teams()
+    client = client_for(app, w.a)
+    response = client.get("/companies/export.xlsx")
+    assert response.status_code == 200
+    rows = _names_in_export(response.data)
+    events = _events("export", actor_id=w.a.id)
+    assert len(events) == 1
+    assert events[0].changes["rows"][1] == len(rows) == 2
+    assert set(rows) == {w.company_a.name, w.pool.name}
+    assert events[0].ip == "127.0.0.1"
+
+
+def test_role_change_and_password_reset_are_audited(app):
+    w = two_teams()
+    admin = client_for(app, w.admin)
+    data = form_values(admin.get(f"/admin/users/{w.b.id}").get_data(as_text=True), "form[method=post]")
+    assert admin.post(f"/admin/users/{w.b.id}", data={**data, "role": "manager"}).status_code == 302
+    new_password = "a brand new long password 99"
+    assert admin.post(f"/admin/users/{w.b.id}/password", data={"password": new_password}).status_code == 302
+    change = [e for e in _events("update", object_type="user", object_id=w.b.id) if "role" in (e.changes or {})]
+    assert len(change) == 1
+    assert change[0].changes["role"] == ["officer", "manager"] and change[0].actor_id == w.admin.id
+    reset = _events("password_reset", object_id=w.b.id)
+    assert len(reset) == 1 and reset[0].actor_id == w.admin.id
+    dump = _audit_dump()
+    assert new_password not in dump and "password_hash" not in dump and "scrypt:" not in dump
+
+
+def test_delete_and_restore_are_audited_with_actor(app):
+    w = two_teams()
+    officer, manager = client_for(app, w.a), client_for(app, w.manager)
+    officer.post(f"/companies/{w.company_a.id}/delete", data={"version": w.company_a.version})
+    manager.post(f"/companies/{w.company_a.id}/restore")
+    deleted = _events("delete", object_type="company", object_id=w.company_a.id)
+    restored = _events("restore", object_type="company", object_id=w.company_a.id)
+    assert [e.actor_id for e in deleted] == [w.a.id]
+    assert [e.actor_id for e in restored] == [w.manager.id]
+    assert deleted[0].label == w.company_a.name and deleted[0].ip == "127.0.0.1"
+
+
+def test_audit_rows_hold_no_full_phone_number_token_or_password(app):
+    w = two_teams()
+    client, headers = client_for(app, w.a), api_headers(app, w.a)
+    client.post(f"/companies/{w.company_a.id}/contacts/new", data={"name": "新联系人", "mobile": "13812345678"})
+    created = client.post(f"/api/v1/companies/{w.company_a.id}/contacts", headers=headers,
+                          json={"name": "接口联系人", "mobile": "+86 139-8765-4321"})
+    assert created.status_code == 201
+    patched = client.patch(f"/api/v1/contacts/{created.json['id']}", headers=headers,
+                           json={"version": created.json["version"], "mobile": "13711112222"})
+    assert patched.status_code == 200
+    token = headers["Authorization"].split()[1]
+    assert client.delete("/api/v1/auth/token", headers=headers).status_code == 204
+    new_password = "my next long password 2025"
+    assert client.post("/profile", data={"action": "password", "pw-current": PASSWORD,
+                                         "pw-new": new_password}).status_code == 302
+    dump = _audit_dump()
+    for secret in ("13812345678", "13987654321", "13711112222", new_password, PASSWORD, token):
+        assert secret not in dump
+    assert "138****5678" in dump and "137****2222" in dump
+    assert _events("password_changed", actor_id=w.a.id) and _events("token_revoked", actor_id=w.a.id)
+
+
+def test_cr_lf_in_names_cannot_forge_a_second_audit_line(app):
+    w = two_teams()
+    client, headers = client_for(app, w.a), api_headers(app, w.a)
+    forged = "正常企业有限公司\r\n2025-01-01 10:00 admin login 127.0.0.1"
+    created = client.post("/api/v1/companies", headers=headers, json={"name": forged, "notes": "第一行\r\n第二行"})
+    assert created.status_code == 201
+    assert "\n" not in created.json["name"] and "\r" not in created.json["name"]
+    form = client.post("/companies/new", data={"name": "表单企业\nlogin_failed admin", "status": "prospect",
+                                               "listing_status": "none"})
+    assert form.status_code == 302
+    legacy = make_company("导入企业\r\nrestore admin", owner=w.a)  # legacy data that bypassed the validation
+    data = form_values(client.get(f"/companies/{legacy.id}/edit").get_data(as_text=True))
+    client.post(f"/companies/{legacy.id}/edit", data={**data, "notes": "改备注"})
+    anonymous = client_for(app)
+    assert anonymous.post("/login", data={"email": "x@test.zone\r\nlogin ok admin@test.zone",
+                                          "password": "whatever"}).status_code == 401
+    assert _events("login_failed")
+    db.session.rollback()
+    labels = db.session.scalars(select(AuditEvent.label).where(AuditEvent.label.is_not(None))).all()
+    assert len(labels) > 5
+    for label in labels:
+        assert "\r" not in label and "\n" not in label, repr(label)
+    names = db.session.scalars(select(Company.name).where(Company.id != legacy.id)).all()
+    assert all("\n" not in n and "\r" not in n for n in names)
