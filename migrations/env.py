@@ -1,9 +1,10 @@
 import logging
 from logging.config import fileConfig
 
+from alembic import context
 from flask import current_app
 
-from alembic import context
+from crm.companies import search_index
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -60,7 +61,8 @@ def run_migrations_offline():
     """
     url = config.get_main_option("sqlalchemy.url")
     context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
+        url=url, target_metadata=get_metadata(), literal_binds=True,
+        include_object=search_index.include_object,
     )
 
     with context.begin_transaction():
@@ -95,6 +97,10 @@ def run_migrations_online():
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            include_object=search_index.include_object,
+            # SQLite's DDL is transactional too once pysqlite's own transaction handling is off (crm.core.database):
+            # each upgrade then commits, or rolls back whole when a step fails
+            transactional_ddl=True,
             **conf_args
         )
 

@@ -8,6 +8,7 @@ from functools import lru_cache
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
@@ -109,7 +110,7 @@ def load_session(token: str, *, kind: str = "web") -> User | None:
     """The user a session token belongs to, if the session is live; touches last_seen at most once a minute."""
     if not token:
         return None
-    row = db.session.scalar(select(UserSession).where(
+    row = db.session.scalar(select(UserSession).options(joinedload(UserSession.user)).where(
         UserSession.token_hash == _token_hash(token), UserSession.kind == kind))
     if row is None or row.revoked_at is not None:
         return None

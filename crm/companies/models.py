@@ -11,6 +11,8 @@ from crm.core.models import SoftDeleteMixin, VersionedMixin
 from crm.core.text import normalise_name
 from crm.extensions import db
 
+from . import search_index
+
 
 class CompanyStatus(str, enum.Enum):
     PROSPECT = "prospect"  # 意向企业
@@ -31,6 +33,9 @@ class Company(VersionedMixin, SoftDeleteMixin, db.Model):
         Index("uq_company_uscc_live", "uscc", unique=True,
               sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
         Index("ix_company_owner_status", "owner_id", "status"),
+        # the default list order; owner and deleted_at ride along so a page of ids is read from the index alone
+        Index("ix_company_list_updated", "updated_at", "id", "owner_id", "deleted_at"),
+        Index("ix_company_list_created", "created_at", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -90,3 +95,6 @@ class Contact(VersionedMixin, SoftDeleteMixin, db.Model):
     notes: Mapped[str] = mapped_column(Text, default="")
 
     company: Mapped[Company] = relationship(foreign_keys=[company_id])
+
+
+search_index.attach(Company.__table__)

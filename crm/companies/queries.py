@@ -1,7 +1,7 @@
 """Read paths of the company book: the filtered list, search, detail with contacts and timeline."""
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal, or_, select
 from sqlalchemy.orm import joinedload
 
 from crm.audit.models import AuditEvent
@@ -10,6 +10,7 @@ from crm.auth.models import User
 from crm.core.text import escape_like, fold_width
 from crm.extensions import db
 
+from . import search_index
 from .models import Company, Contact
 
 #: sort keys a user may ask for → ORDER BY; anything else falls back to the default (IV-3)
@@ -52,17 +53,26 @@ class CompanyFilters:
                    sort=args.get("sort", DEFAULT_SORT) if args.get("sort") in SORTS else DEFAULT_SORT)
 
 
-def search_condition(q: str):
-    """Free-text search over names, pinyin, initials, USCC, contact names and phones (one indexed column)."""
+#: the web list counts matches up to here and then says "10,000+": an exact count of a broad search costs a full scan
+COUNT_CAP = 10_000
+
+
+def search_condition(q: str) -> list:
+    """Free-text search over names, pinyin, initials, USCC, contact names and phones: every term must match.
+
+    Terms of 3+ characters are answered by the trigram index (see search_index); shorter ones scan the column.
+    """
     needle = fold_width(q).lower().strip()
-    if not needle:
-        return None
-    terms = [t for t in needle.split() if t][:5]
     conds = []
-    for term in terms:
+    for term in [t for t in needle.split() if t][:5]:
         if term.replace("-", "").replace("+", "").isdigit():
-            term = term.replace("-", "").replace("+", "")
-        conds.append(Company.search_text.like(f"%{escape_like(term)}%", escape="\\"))
+            term = term.replace("-", "").replace("+", "")  # phones are indexed as digits only
+        pattern = f"%{escape_like(term)}%"
+        if len(term) >= 3 and search_index.uses_fts(db.engine):
+            conds.append(Company.id.in_(select(search_index.fts.c.rowid).where(
+                search_index.fts.c.search_text.like(pattern, escape="\\"))))
+        else:
+            conds.append(Company.search_text.like(pattern, escape="\\"))
     return conds
 
 
@@ -81,18 +91,32 @@ def filtered(user: User, f: CompanyFilters):
         stmt = stmt.where(Company.owner_id.is_(None))
     elif f.pool == "mine":
         stmt = stmt.where(Company.owner_id == user.id)
-    for cond in search_condition(f.q) or ():
+    for cond in search_condition(f.q):
         stmt = stmt.where(cond)
     return stmt
 
 
-def company_page(user: User, f: CompanyFilters, *, page: int = 1, per_page: int = 50) -> tuple[list[Company], int]:
-    """One page of the list and the total count, in two statements, owners eager-loaded."""
+def count(stmt, *, cap: int | None = None) -> int:
+    """How many rows a filtered SELECT returns; with `cap`, counting stops at cap + 1."""
+    inner = stmt.with_only_columns(literal(1)).order_by(None)
+    if cap is not None:
+        inner = inner.limit(cap + 1)
+    return db.session.scalar(select(func.count()).select_from(inner.subquery()))
+
+
+def company_page(user: User, f: CompanyFilters, *, page: int = 1, per_page: int = 50,
+                 count_cap: int | None = None) -> tuple[list[Company], int]:
+    """One page of the list and its total, owners eager-loaded, in three statements.
+
+    The page's ids come first from the sort index alone (so a deep page skips index entries, not rows), then the
+    50 rows themselves.
+    """
     stmt = filtered(user, f)
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = db.session.scalars(stmt.options(joinedload(Company.owner)).order_by(*SORTS[f.sort])
-                              .limit(per_page).offset((page - 1) * per_page)).all()
-    return list(rows), total
+    ids = list(db.session.scalars(stmt.with_only_columns(Company.id).order_by(*SORTS[f.sort])
+                                  .limit(per_page).offset((page - 1) * per_page)))
+    rows = db.session.scalars(select(Company).options(joinedload(Company.owner)).where(Company.id.in_(ids))).all()
+    position = {company_id: i for i, company_id in enumerate(ids)}
+    return sorted(rows, key=lambda c: position[c.id]), count(stmt, cap=count_cap)
 
 
 def contacts_of(company_id: int) -> list[Contact]:
@@ -101,11 +125,15 @@ def contacts_of(company_id: int) -> list[Contact]:
 
 
 def timeline(company_id: int, *, limit: int = 100) -> list[AuditEvent]:
-    """Changes to the company and its contacts, newest first."""
-    contact_ids = select(Contact.id).where(Contact.company_id == company_id).scalar_subquery()
-    stmt = (select(AuditEvent).options(joinedload(AuditEvent.actor))
-            .where(or_((AuditEvent.object_type == "company") & (AuditEvent.object_id == company_id),
-                       (AuditEvent.object_type == "contact") & AuditEvent.object_id.in_(contact_ids)))
+    """Changes to the company and its contacts (deleted ones too), newest first.
+
+    The contacts' ids are read first, so both halves are plain lookups on the (object_type, object_id) index.
+    """
+    contact_ids = list(db.session.scalars(select(Contact.id).where(Contact.company_id == company_id)))
+    about = (AuditEvent.object_type == "company") & (AuditEvent.object_id == company_id)
+    if contact_ids:
+        about = or_(about, (AuditEvent.object_type == "contact") & AuditEvent.object_id.in_(contact_ids))
+    stmt = (select(AuditEvent).options(joinedload(AuditEvent.actor)).where(about)
             .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit))
     return list(db.session.scalars(stmt))
 

@@ -50,9 +50,9 @@ def _company_values(form) -> dict:
 def index():
     filters = queries.CompanyFilters.from_args(request.args)
     page, per_page = page_args(request.args)
-    rows, total = queries.company_page(_me(), filters, page=page, per_page=per_page)
+    rows, total = queries.company_page(_me(), filters, page=page, per_page=per_page, count_cap=queries.COUNT_CAP)
     return render_template(
-        "companies/index.html", rows=rows, page=Page(page, per_page, total), filters=filters,
+        "companies/index.html", rows=rows, page=Page(page, per_page, total, cap=queries.COUNT_CAP), filters=filters,
         clusters=reference.choices("cluster"), cities=reference.choices("city"),
         officers=queries.officers(_me()), cluster_names=reference.names("cluster"), city_names=reference.names("city"))
 

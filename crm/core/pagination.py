@@ -17,11 +17,18 @@ def page_args(args, default_per_page: int = 50) -> tuple[int, int]:
 class Page:
     number: int
     per_page: int
+    #: rows counted; with a cap, cap + 1 means "more than cap"
     total: int
+    cap: int | None = None
+
+    @property
+    def capped(self) -> bool:
+        return self.cap is not None and self.total > self.cap
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        shown = min(self.total, self.cap) if self.capped else self.total
+        return max(1, -(-shown // self.per_page), self.number if self.capped else 1)
 
     @property
     def has_prev(self) -> bool:
@@ -29,7 +36,7 @@ class Page:
 
     @property
     def has_next(self) -> bool:
-        return self.number < self.pages
+        return self.number < self.pages or self.capped
 
     def window(self, size: int = 2) -> list[int | None]:
         """Page numbers to show, with None where numbers are skipped: 1 … 4 5 [6] 7 8 … 20."""
