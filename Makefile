@@ -23,6 +23,7 @@ translations: $(STAMP)
 run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask crm seed-demo
+	$(BIN)/flask crm optimize-db
 	$(BIN)/python scripts/run_local.py
 
 lint: $(STAMP)

@@ -90,7 +90,7 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_request_hooks(app: Flask) -> None:
     from .core.database import write_intent
-    from .web import ids_in_range, security_headers, template_helpers
+    from .web import ids_in_range, security_headers, status_label, template_helpers
 
     @app.before_request
     def _mark_writers():
@@ -106,4 +106,4 @@ def register_request_hooks(app: Flask) -> None:
     app.url_value_preprocessor(ids_in_range)
     app.after_request(security_headers)
     app.context_processor(template_helpers)
-    app.jinja_env.globals["current_user"] = current_user
+    app.jinja_env.globals.update(current_user=current_user, status_label=status_label)

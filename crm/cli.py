@@ -87,6 +87,16 @@ def demo_credentials():
     show_demo_credentials()
 
 
+@crm_cli.command("optimize-db")
+def optimize_db():
+    """Refresh the query planner's statistics (ANALYZE); after an import or bulk load, and daily from beat."""
+    from crm.core.database import refresh_statistics
+    from crm.extensions import db
+
+    refresh_statistics(db.engine)
+    click.echo("Planner statistics refreshed.")
+
+
 @crm_cli.command("purge-sessions")
 def purge_sessions():
     """Delete sessions and sign-in attempts that ended more than 30 days ago."""

@@ -209,13 +209,37 @@ def change_value(key: str, value):
     return value
 
 
+def status_label(value):
+    """A company or listing status in the UI language (translated once per request; lists call it per row).
+
+    A Jinja global, so imported macros can use it too."""
+    from flask import g
+
+    labels = g.get("_status_labels")
+    if labels is None:
+        labels = g._status_labels = {k: str(v) for k, v in STATUS_LABELS.items()}
+    return labels.get(value, value)
+
+
+#: Babel patterns that are plain numbers in every language, done with strftime instead
+FAST_DATE_FORMATS = {"yyyy-MM-dd HH:mm": "%Y-%m-%d %H:%M", "yyyy-MM-dd": "%Y-%m-%d",
+                     "yyyy-MM-dd HH:mm:ss": "%Y-%m-%d %H:%M:%S"}
+
+
 def template_helpers():
+
     from crm.core.text import mask_phone, mask_text
-    from crm.core.timeutil import as_aware
+    from crm.core.timeutil import as_aware, to_zone
     from crm.reference import services as reference
 
     def dt(value, fmt="yyyy-MM-dd HH:mm"):
-        return format_datetime(as_aware(value), fmt) if value else ""
+        """A stored UTC time in the zone's time zone; the numeric formats skip Babel (lists call this per row)."""
+        if not value:
+            return ""
+        if fmt in FAST_DATE_FORMATS:
+            return to_zone(value).strftime(FAST_DATE_FORMATS[fmt])
+        return format_datetime(as_aware(value), fmt)
+
 
     def ref_names(kind):
         return reference.names(kind)

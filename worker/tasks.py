@@ -14,7 +14,17 @@ def purge_expired_sessions() -> int:
         return purge()
 
 
+@shared_task(name="maintenance.refresh_statistics", ignore_result=True)
+def refresh_statistics() -> None:
+    """Keep the query planner's statistics current as the book grows."""
+    from crm.core.database import refresh_statistics as refresh
+    from crm.extensions import db
+
+    refresh(db.engine)
+
+
 def register_schedule(celery_app) -> None:
     celery_app.conf.beat_schedule = {
         "purge-expired-sessions": {"task": "auth.purge_expired_sessions", "schedule": crontab(hour=3, minute=15)},
+        "refresh-statistics": {"task": "maintenance.refresh_statistics", "schedule": crontab(hour=3, minute=45)},
     }

@@ -7,7 +7,7 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Nume
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from crm.audit.services import audited
-from crm.core.models import SoftDeleteMixin, VersionedMixin
+from crm.core.models import SoftDeleteMixin, VersionedMixin, deleted_index
 from crm.core.text import normalise_name
 from crm.extensions import db
 
@@ -35,7 +35,13 @@ class Company(VersionedMixin, SoftDeleteMixin, db.Model):
         Index("ix_company_owner_status", "owner_id", "status"),
         # the default list order; owner and deleted_at ride along so a page of ids is read from the index alone
         Index("ix_company_list_updated", "updated_at", "id", "owner_id", "deleted_at"),
+        # each list filter, in list order: a filtered page is read in order and stops at its 50th row
+        Index("ix_company_cluster", "cluster", "updated_at", "id"),
+        Index("ix_company_origin_city", "origin_city", "updated_at", "id"),
+        Index("ix_company_status", "status", "updated_at", "id"),
+        Index("ix_company_owner", "owner_id", "updated_at", "id"),
         Index("ix_company_list_created", "created_at", "id"),
+        deleted_index("company"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -46,9 +52,9 @@ class Company(VersionedMixin, SoftDeleteMixin, db.Model):
     name_norm: Mapped[str] = mapped_column(String(200), index=True)
     #: lower-case haystack for search: names, pinyin, initials, USCC, contacts' names and phone digits
     search_text: Mapped[str] = mapped_column(Text, default="")
-    origin_city: Mapped[str | None] = mapped_column(String(50), index=True)
+    origin_city: Mapped[str | None] = mapped_column(String(50))
     address: Mapped[str] = mapped_column(String(300), default="")
-    cluster: Mapped[str | None] = mapped_column(String(50), index=True)
+    cluster: Mapped[str | None] = mapped_column(String(50))
     chain_tags: Mapped[list] = mapped_column(JSON, default=list)
     employees: Mapped[int | None] = mapped_column(Integer)
     #: 营业收入, 万元
@@ -57,9 +63,9 @@ class Company(VersionedMixin, SoftDeleteMixin, db.Model):
     #: 港澳台资
     hmt_funded: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str | None] = mapped_column(String(50))
-    status: Mapped[str] = mapped_column(String(20), default=CompanyStatus.PROSPECT.value, index=True)
+    status: Mapped[str] = mapped_column(String(20), default=CompanyStatus.PROSPECT.value)
     #: the officer who holds the company; None means it is in the public pool (公海)
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: end of the protection period (客户保护期); the reminders sweep releases expired claims
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -84,6 +90,7 @@ class Company(VersionedMixin, SoftDeleteMixin, db.Model):
 
 @audited("contact")
 class Contact(VersionedMixin, SoftDeleteMixin, db.Model):
+    __table_args__ = (deleted_index("contact"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="RESTRICT"), index=True)
     name: Mapped[str] = mapped_column(String(100))

@@ -50,7 +50,8 @@ def _company_values(form) -> dict:
 def index():
     filters = queries.CompanyFilters.from_args(request.args)
     page, per_page = page_args(request.args)
-    rows, total = queries.company_page(_me(), filters, page=page, per_page=per_page, count_cap=queries.COUNT_CAP)
+    rows, total = queries.company_page(_me(), filters, page=page, per_page=per_page, count_cap=queries.COUNT_CAP,
+                                       columns=queries.LIST_COLUMNS)
     return render_template(
         "companies/index.html", rows=rows, page=Page(page, per_page, total, cap=queries.COUNT_CAP), filters=filters,
         clusters=reference.choices("cluster"), cities=reference.choices("city"),

@@ -46,3 +46,10 @@ def configure_engine(engine: Engine) -> None:
     def _on_begin(conn):
         immediate = write_intent.get() or conn.get_execution_options().get("sqlite_immediate", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """ANALYZE: give the query planner row statistics (SQLite has none until asked; PostgreSQL's autovacuum also
+    does it). Without them SQLite may pick a poor index for the company list. Run after bulk loads and daily."""
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        conn.exec_driver_sql("ANALYZE")

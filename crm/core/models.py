@@ -1,7 +1,7 @@
 """Column mixins shared by the domain models: timestamps, optimistic locking, soft delete."""
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from crm.core.timeutil import utcnow
@@ -26,7 +26,8 @@ class VersionedMixin(TimestampMixin):
 class SoftDeleteMixin:
     """Deleted rows stay (for undo and audit) but every read path leaves them out."""
 
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    #: indexed only where set (see `deleted_index`): an index over mostly-NULL values misleads SQLite's planner
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @declared_attr
     def deleted_by_id(cls) -> Mapped[int | None]:  # noqa: N805
@@ -35,3 +36,9 @@ class SoftDeleteMixin:
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+def deleted_index(table_name: str) -> Index:
+    """A partial index of a soft-deleting table's deleted rows, for the trash and purge jobs."""
+    where = text("deleted_at IS NOT NULL")
+    return Index(f"ix_{table_name}_deleted", "deleted_at", sqlite_where=where, postgresql_where=where)

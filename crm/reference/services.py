@@ -1,4 +1,5 @@
 """Reference lists and settings: read by every form and the API's /meta, edited by admins."""
+from flask import g, has_app_context
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -20,10 +21,13 @@ SETTINGS = {
 
 
 def items(kind: str, *, include_inactive: bool = False) -> list[RefItem]:
-    stmt = select(RefItem).where(RefItem.kind == kind).order_by(RefItem.sort, RefItem.id)
-    if not include_inactive:
-        stmt = stmt.where(RefItem.active.is_(True))
-    return list(db.session.scalars(stmt))
+    """A reference list, read once per request (a page asks for the same list for its filters and its rows)."""
+    cache = g.setdefault("_reference_items", {}) if has_app_context() else {}
+    if kind not in cache:
+        stmt = select(RefItem).where(RefItem.kind == kind).order_by(RefItem.sort, RefItem.id)
+        cache[kind] = list(db.session.scalars(stmt))
+    rows = cache[kind]
+    return rows if include_inactive else [i for i in rows if i.active]
 
 
 def label(item: RefItem) -> str:
@@ -88,6 +92,7 @@ def save_item(kind: str, key: str, name: str, name_en: str, *, actor, sort: int 
             raise Conflict(str(_l("This item was changed by someone else; reload and try again.")))
     item.name, item.name_en, item.sort, item.active = name, name_en, sort, active
     db.session.commit()
+    g.pop("_reference_items", None)
     return item
 
 

@@ -1,0 +1,387 @@
+"""The benchmark: generate a book of companies, serve the real app and the floor app, time pages against floors.
+
+    python bench/run.py [--db sqlite|postgres] [--companies N] [--runs 3] [--requests 100] [--readme]
+
+Steps: create the bench database (bench/results/bench-<N>.sqlite, or the PostgreSQL database `crm_bench`), migrate
+it with the app's `flask db upgrade`, fill it with bench/generate.py, start the app (gunicorn, 2 workers,
+127.0.0.1:5081) and the floor app (gunicorn, 2 workers, 127.0.0.1:5082) on that database, sign in as an officer
+through the login form (with its CSRF token), then for each run time every URL in turn with a bounded client
+(bench/load.py: 2 connections, a fixed number of requests). Each figure is the median over the runs of that run's
+median and p95. Every process started here is stopped at the end, and `crm_bench` is dropped unless --keep.
+
+Results go to bench/results/<db>-<N>.json and .md; --readme also replaces this database's table in bench/README.md.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / "results"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+APP_PORT, FLOOR_PORT = 5081, 5082
+PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")
+PG_DB = "crm_bench"
+#: page kind → (floor it is compared with, allowed p95 ratio)
+TARGETS = {"list": ("rows", 3.0), "search": ("rows", 3.0), "detail": ("rows", 4.0), "trivial": ("hello", 5.0)}
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+# --- the database -------------------------------------------------------------------------------------------------
+
+def prepare_database(db: str, companies: int, reuse: bool, sql: Path | None = None) -> tuple[str, bool]:
+    """(SQLAlchemy URL, whether it must be generated).
+
+    With --sql on SQLite the experiment gets its own copy (bench-<N>-<sql name>.sqlite), so the plain bench file
+    keeps the app's own schema; with --reuse that copy is taken from the plain file instead of regenerating.
+    """
+    if db == "sqlite":
+        RESULTS.mkdir(exist_ok=True)
+        base = RESULTS / f"bench-{companies}.sqlite"
+        path = RESULTS / f"bench-{companies}-{sql.stem}.sqlite" if sql else base
+        if reuse and path == base and base.exists():
+            return f"sqlite:///{path}", False
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        if reuse and base.exists():
+            with sqlite3.connect(base) as src, sqlite3.connect(path) as dst:
+                src.backup(dst)
+            return f"sqlite:///{path}", False
+        return f"sqlite:///{path}", True
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": PG_DB})
+        if exists and not reuse:
+            conn.execute(text(f"DROP DATABASE {PG_DB} WITH (FORCE)"))
+        if not exists or not reuse:
+            conn.execute(text(f"CREATE DATABASE {PG_DB}"))
+    admin.dispose()
+    return f"{PG_SERVER}/{PG_DB}", not (exists and reuse)
+
+
+def drop_pg_database() -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
+    admin.dispose()
+
+
+def migrate(env: dict) -> None:
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
+                   check=True, capture_output=True)
+
+
+def apply_sql(url: str, path: Path) -> None:
+    """Run each `;`-terminated statement of a file (comments `--` allowed), then refresh the planner's statistics."""
+    from sqlalchemy import create_engine, text
+
+    body = "\n".join(line for line in path.read_text().splitlines() if not line.strip().startswith("--"))
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for statement in (s.strip() for s in body.split(";")):
+            if statement:
+                conn.execute(text(statement))
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+
+
+def company_count(url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(text("SELECT count(*) FROM company"))
+    finally:
+        engine.dispose()
+
+
+# --- what to ask for ----------------------------------------------------------------------------------------------
+
+def pick_urls(companies: int) -> tuple[list[dict], dict]:
+    """The timed URLs, chosen from the data through the app's own queries (run inside an app context)."""
+    from generate import BENCH_EMAIL
+    from sqlalchemy import func, select
+
+    from crm import create_app
+    from crm.audit.models import AuditEvent
+    from crm.auth.models import User
+    from crm.companies import queries
+    from crm.companies.models import Company, Contact
+    from crm.core.text import pinyin_initials
+    from crm.extensions import db
+
+    app = create_app()
+    with app.app_context():
+        me = db.session.scalar(select(User).where(User.email == BENCH_EMAIL))
+        mine = select(Company).where(Company.owner_id == me.id, Company.deleted_at.is_(None))
+        n_contacts = (select(func.count()).select_from(Contact)
+                      .where(Contact.company_id == Company.id).scalar_subquery())
+        detail = db.session.scalar(mine.order_by(n_contacts.desc(), Company.updated_at.desc()).limit(1))
+        held = db.session.scalars(mine.order_by(Company.id).limit(200)).all()
+        initials = next(i for i in (pinyin_initials(c.short_name)[:4] for c in held) if len(i) == 4)
+        phone = db.session.scalar(select(Contact.mobile).where(Contact.company_id == held[1].id).limit(1))[-8:]
+        visible = queries.company_page(me, queries.CompanyFilters(), page=1)[1]
+        deep = max(1, min(1500, int(visible / 50 * 0.95)))
+        specs = [
+            ("Company list, first page", "/companies", "list", {}),
+            ("Filtered list (cluster + city)", "/companies", "list",
+             {"cluster": "electronic_info", "origin_city": "shenzhen"}),
+            (f"Deep page (page {deep})", "/companies", "list", {"page": str(deep)}),
+            ("Search by name, 2 chars (电子)", "/companies", "search", {"q": "电子"}),
+            (f"Search by pinyin initials ({initials})", "/companies", "search", {"q": initials}),
+            (f"Search by phone digits ({phone})", "/companies", "search", {"q": phone}),
+            ("Company detail (3 contacts)", f"/companies/{detail.id}", "detail", {}),
+            ("Trivial signed-in page (/profile)", "/profile", "trivial", {}),
+        ]
+        urls = []
+        for label, path, kind, args in specs:
+            total = None
+            if path == "/companies":
+                page = int(args.get("page", "1"))
+                rows, total = queries.company_page(me, queries.CompanyFilters.from_args(args), page=page)
+                if not rows:
+                    raise SystemExit(f"{label}: the page is empty; the data does not fit the benchmark")
+            urls.append({"label": label, "kind": kind, "server": "app", "matches": total,
+                         "path": path + (f"?{urlencode(args, quote_via=quote)}" if args else "")})
+        urls += [{"label": "Floor: hello-world (bare Flask)", "kind": "hello", "server": "floor", "path": "/hello",
+                  "matches": None},
+                 {"label": "Floor: 50 rows of 100k + count (bare Flask)", "kind": "rows", "server": "floor",
+                  "path": "/rows", "matches": db.session.scalar(select(func.count()).select_from(Company))}]
+        facts = {"visible_to_officer": visible, "officer": BENCH_EMAIL,
+                 "contacts": db.session.scalar(select(func.count()).select_from(Contact)),
+                 "audit_events": db.session.scalar(select(func.count()).select_from(AuditEvent))}
+        db.session.remove()
+        db.engine.dispose()
+    return urls, facts
+
+
+# --- servers ------------------------------------------------------------------------------------------------------
+
+def start_server(args: list[str], env: dict, logfile: Path, cwd: Path) -> subprocess.Popen:
+    out = open(logfile, "wb")  # noqa: SIM115  (closed with the process)
+    return subprocess.Popen([sys.executable, "-m", "gunicorn", *args], cwd=cwd, env=env, stdout=out, stderr=out,
+                            start_new_session=True)
+
+
+def wait_ready(url: str, proc: subprocess.Popen, logfile: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: see {logfile}\n{logfile.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"{url} did not answer within {timeout} s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop gunicorn (its master and the workers in its own process group), started above by us."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# --- the report ---------------------------------------------------------------------------------------------------
+
+def machine() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{os.cpu_count()} cores ({model or platform.processor()}){mem}, {platform.system()} {platform.release()}"
+
+
+def database_version(url: str) -> str:
+    if url.startswith("sqlite"):
+        return f"SQLite {sqlite3.sqlite_version} (WAL, file on local disk)"
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        version = conn.scalar(text("SHOW server_version"))
+    engine.dispose()
+    return f"PostgreSQL {version} (local, default settings)"
+
+
+def table(result: dict) -> str:
+    rows = result["urls"]
+    floors = {r["kind"]: r for r in rows if r["server"] == "floor"}
+    lines = ["| Page | URL | Matches | Median ms | p95 ms | p95 ÷ floor | Target | Met |",
+             "|---|---|---:|---:|---:|---:|---|---|"]
+    for r in rows:
+        ratio = target = met = ""
+        if r["kind"] in TARGETS:
+            floor_kind, limit = TARGETS[r["kind"]]
+            value = r["p95"] / floors[floor_kind]["p95"]
+            ratio = f"{value:.1f}×"
+            target = f"≤ {limit:g}× {'50-row floor' if floor_kind == 'rows' else 'hello-world'}"
+            met = "yes" if value <= limit else "**no**"
+        matches = f"{r['matches']:,}" if r["matches"] is not None else ""
+        lines.append(f"| {r['label']} | `{r['path']}` | {matches} | {r['median']:.1f} | {r['p95']:.1f} | {ratio} | "
+                     f"{target} | {met} |")
+    return "\n".join(lines)
+
+
+def markdown(result: dict) -> str:
+    return (f"Command: `{result['command']}`  \n"
+            f"Date: {result['date']}  \n"
+            f"Machine: {result['machine']}; load client on the same machine; 1-minute load average "
+            f"{result['load_average'][0]:.2f} before and {result['load_average'][1]:.2f} after the run  \n"
+            f"Database: {result['database']}; {result['companies']:,} companies, {result['contacts']:,} contacts, "
+            f"{result['audit_events']:,} audit events; the officer signed in sees {result['visible']:,} companies  \n"
+            f"Load: {result['requests']} requests per URL per run over {result['connections']} connections, "
+            f"{result['runs']} runs, URLs interleaved within each run; figures are medians over the runs of each "
+            f"run's median and p95" + (f"  \nApplied after generating: `{result['sql']}`" if result["sql"] else "")
+            + "\n\n" + table(result) + "\n")
+
+
+def update_readme(db: str, text: str) -> None:
+    readme = BENCH / "README.md"
+    content = readme.read_text()
+    start, end = f"<!-- results:{db} -->", f"<!-- /results:{db} -->"
+    if start not in content or end not in content:
+        raise SystemExit(f"bench/README.md has no {start} … {end} block")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{text}{end}{tail}")
+
+
+# --- main ---------------------------------------------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--companies", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=100, help="timed requests per URL per run")
+    parser.add_argument("--connections", type=int, default=2)
+    parser.add_argument("--reuse", action="store_true", help="keep an existing bench database instead of rebuilding")
+    parser.add_argument("--keep", action="store_true", help="do not drop crm_bench at the end (PostgreSQL)")
+    parser.add_argument("--readme", action="store_true", help="write the table into bench/README.md")
+    parser.add_argument("--sql", type=Path, help="a SQL file run after generating (to try an index before writing its "
+                        "migration); the results are tagged with its name")
+    args = parser.parse_args()
+
+    instance = Path(tempfile.mkdtemp(prefix="crm-bench-"))
+    url, fresh = prepare_database(args.db, args.companies, args.reuse, args.sql)
+    env = {**os.environ, "DATABASE_URL": url, "CRM_INSTANCE_DIR": str(instance), "CRM_CONFIG": "development",
+           "PYTHONPATH": str(ROOT)}
+    os.environ.update({"DATABASE_URL": url, "CRM_INSTANCE_DIR": str(instance), "CRM_CONFIG": "development"})
+    servers: list[subprocess.Popen] = []
+    load_before = os.getloadavg()[0]
+    try:
+        log(f"migrating {url} (flask db upgrade)")
+        migrate(env)
+        if fresh:
+            from generate import generate
+
+            log(f"generating {args.companies:,} companies")
+            summary = generate(url, args.companies, log=log)
+            log(f"generated in {summary.seconds:.0f} s")
+        elif company_count(url) != args.companies:
+            raise SystemExit("--reuse: the existing bench database has a different number of companies")
+        if args.sql:
+            log(f"applying {args.sql}")
+            apply_sql(url, args.sql)
+        # what an operator runs after a bulk load (and beat runs daily): the planner's statistics
+        subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "crm", "optimize-db"], cwd=ROOT, env=env,
+                       check=True, capture_output=True)
+        urls, facts = pick_urls(args.companies)
+
+        log("starting the app on :5081 and the floor app on :5082 (gunicorn, 2 workers each)")
+        app_log, floor_log = instance / "app.log", instance / "floor.log"
+        servers.append(start_server(["-w", "2", "-b", f"127.0.0.1:{APP_PORT}", "wsgi:app"], env, app_log, ROOT))
+        servers.append(start_server(["-w", "2", "-b", f"127.0.0.1:{FLOOR_PORT}", "floor_app:app"], env, floor_log,
+                                    BENCH))
+        wait_ready(f"http://127.0.0.1:{APP_PORT}/healthz", servers[0], app_log)
+        wait_ready(f"http://127.0.0.1:{FLOOR_PORT}/hello", servers[1], floor_log)
+
+        import load
+        from generate import BENCH_PASSWORD
+
+        app_client = load.sign_in(f"http://127.0.0.1:{APP_PORT}", facts["officer"], BENCH_PASSWORD)
+        floor_client = load.Client(f"http://127.0.0.1:{FLOOR_PORT}")
+        per_run: dict[str, list[tuple[float, float]]] = {u["label"]: [] for u in urls}
+        for run in range(1, args.runs + 1):
+            log(f"run {run}/{args.runs}")
+            for u in urls:
+                client = app_client if u["server"] == "app" else floor_client
+                times = load.timed(client, u["path"], requests=args.requests, connections=args.connections)
+                per_run[u["label"]].append(load.summary(times))
+                log(f"  {u['label']}: median {per_run[u['label']][-1][0]:.1f} ms, p95 {per_run[u['label']][-1][1]:.1f}")
+        for u in urls:
+            u["median"] = statistics.median(m for m, _ in per_run[u["label"]])
+            u["p95"] = statistics.median(p for _, p in per_run[u["label"]])
+            u["runs"] = per_run[u["label"]]
+    finally:
+        for proc in servers:
+            stop_server(proc)
+        shutil.rmtree(instance, ignore_errors=True)
+        version = database_version(url)
+        if args.db == "postgres" and not args.keep:
+            drop_pg_database()
+            log(f"dropped {PG_DB}")
+
+    result = {
+        "command": "python bench/run.py " + " ".join(sys.argv[1:]), "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": machine(), "database": version, "db": args.db, "companies": args.companies,
+        "contacts": facts["contacts"], "audit_events": facts["audit_events"], "visible": facts["visible_to_officer"],
+        "requests": args.requests, "connections": args.connections, "runs": args.runs,
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "sql": str(args.sql.resolve().relative_to(ROOT)) if args.sql else None, "urls": urls,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    tag = f"{args.db}+{args.sql.stem}" if args.sql else args.db
+    stem = RESULTS / f"{tag}-{args.companies}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    text = markdown(result)
+    stem.with_suffix(".md").write_text(text)
+    if args.readme:
+        update_readme(tag, text)
+    print()
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
