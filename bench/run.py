@@ -146,11 +146,15 @@ def pick_urls(companies: int) -> tuple[list[dict], dict]:
         phone = db.session.scalar(select(Contact.mobile).where(Contact.company_id == held[1].id).limit(1))[-8:]
         visible = queries.company_page(me, queries.CompanyFilters(), page=1)[1]
         deep = max(1, min(1500, int(visible / 50 * 0.95)))
+        # the same depth as the pager reaches it: "continue" links carry a cursor instead of a page number
+        deep_rows = queries.company_page(me, queries.CompanyFilters(), page=deep - 1)[0]
+        cursor = queries.cursor_after(deep_rows[-1], "updated")
         specs = [
             ("Company list, first page", "/companies", "list", {}),
             ("Filtered list (cluster + city)", "/companies", "list",
              {"cluster": "electronic_info", "origin_city": "shenzhen"}),
-            (f"Deep page (page {deep})", "/companies", "list", {"page": str(deep)}),
+            (f"Deep page (page {deep}, by number: OFFSET)", "/companies", "list", {"page": str(deep)}),
+            (f"Deep page (page {deep}, by the pager's cursor)", "/companies", "list", {"after": cursor}),
             ("Search by name, 2 chars (电子)", "/companies", "search", {"q": "电子"}),
             (f"Search by pinyin initials ({initials})", "/companies", "search", {"q": initials}),
             (f"Search by phone digits ({phone})", "/companies", "search", {"q": phone}),

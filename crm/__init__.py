@@ -107,3 +107,4 @@ def register_request_hooks(app: Flask) -> None:
     app.after_request(security_headers)
     app.context_processor(template_helpers)
     app.jinja_env.globals.update(current_user=current_user, status_label=status_label)
+    app.jinja_env.filters["reject_keys"] = lambda mapping, *keys: {k: v for k, v in mapping.items() if k not in keys}

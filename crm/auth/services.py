@@ -110,7 +110,7 @@ def load_session(token: str, *, kind: str = "web") -> User | None:
     """The user a session token belongs to, if the session is live; touches last_seen at most once a minute."""
     if not token:
         return None
-    row = db.session.scalar(select(UserSession).options(joinedload(UserSession.user)).where(
+    row = db.session.scalar(select(UserSession).options(joinedload(UserSession.user).joinedload(User.team)).where(
         UserSession.token_hash == _token_hash(token), UserSession.kind == kind))
     if row is None or row.revoked_at is not None:
         return None

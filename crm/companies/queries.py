@@ -1,13 +1,15 @@
 """Read paths of the company book: the filtered list, search, detail with contacts and timeline."""
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import func, literal, or_, select
+from sqlalchemy import DateTime, func, literal, or_, select, tuple_
 from sqlalchemy.orm import joinedload, load_only
 
 from crm.audit.models import AuditEvent
 from crm.auth import access
 from crm.auth.models import User
 from crm.core.text import escape_like, fold_width
+from crm.core.timeutil import as_aware
 from crm.extensions import db
 
 from . import search_index
@@ -21,6 +23,9 @@ SORTS = {
     "claimed_until": (Company.claimed_until.asc(), Company.id.asc()),
 }
 DEFAULT_SORT = "updated"
+#: sorts that can continue after a row (keyset "next" links): key column, and whether the order is descending
+CURSOR_SORTS = {"updated": (Company.updated_at, True), "created": (Company.created_at, True),
+                "name": (Company.name_norm, False)}
 
 
 def _user_id(value) -> int | None:
@@ -39,6 +44,8 @@ class CompanyFilters:
     #: "public" (no holder) or "mine"
     pool: str = ""
     sort: str = DEFAULT_SORT
+    #: continue after this row ("<key>~<id>", see `cursor_after`): deep pages without OFFSET
+    after: str = ""
 
     @classmethod
     def from_args(cls, args) -> "CompanyFilters":
@@ -50,12 +57,13 @@ class CompanyFilters:
         return cls(q=arg("q").strip()[:100], cluster=arg("cluster")[:50],
                    origin_city=arg("origin_city")[:50], status=arg("status")[:20],
                    owner_id=_user_id(owner), pool=arg("pool")[:10],
-                   sort=args.get("sort", DEFAULT_SORT) if args.get("sort") in SORTS else DEFAULT_SORT)
+                   sort=args.get("sort", DEFAULT_SORT) if args.get("sort") in SORTS else DEFAULT_SORT,
+                   after=arg("after")[:250])
 
 
-#: the web list counts matches up to here and then says "more than 1,000": an exact count of a broad search costs a
-#: full scan, and nobody pages through a thousand companies
-COUNT_CAP = 1_000
+#: the web list counts matches up to here and then says "more than 500": an exact count of a broad search costs a
+#: full scan, and nobody pages through more than ten pages (past them, "continue" links follow a cursor)
+COUNT_CAP = 500
 
 
 def search_condition(q: str) -> list:
@@ -111,6 +119,36 @@ LIST_COLUMNS = (Company.id, Company.name, Company.short_name, Company.cluster, C
                 Company.owner_id, Company.updated_at, Company.claimed_until, Company.version)
 
 
+def cursor_after(company: Company, sort: str) -> str | None:
+    """The cursor that continues a list after `company` in this sort, or None if the sort has none."""
+    if sort not in CURSOR_SORTS:
+        return None
+    value = getattr(company, CURSOR_SORTS[sort][0].key)
+    if value is None:
+        return None
+    key = as_aware(value).isoformat() if isinstance(value, datetime) else str(value)
+    return f"{key}~{company.id}"
+
+
+def _after_condition(f: CompanyFilters):
+    """WHERE clause for rows after the cursor, or None when there is none or it is malformed (then: first page)."""
+    if not f.after or f.sort not in CURSOR_SORTS or "~" not in f.after:
+        return None
+    key, _, raw_id = f.after.rpartition("~")
+    if not (raw_id.isascii() and raw_id.isdigit()) or int(raw_id) > 2**31 - 1:
+        return None
+    column, descending = CURSOR_SORTS[f.sort]
+    if isinstance(column.type, DateTime):
+        try:
+            key = datetime.fromisoformat(key)
+        except ValueError:
+            return None
+        if db.engine.dialect.name == "sqlite":
+            key = as_aware(key).astimezone(UTC).replace(tzinfo=None)  # SQLite stores naive UTC text
+    pair, bound = tuple_(column, Company.id), tuple_(literal(key, column.type), literal(int(raw_id)))
+    return pair < bound if descending else pair > bound
+
+
 def company_page(user: User, f: CompanyFilters, *, page: int = 1, per_page: int = 50,
                  count_cap: int | None = None, columns: tuple | None = None) -> tuple[list[Company], int]:
     """One page of the list and its total, owners eager-loaded, in three statements.
@@ -119,8 +157,10 @@ def company_page(user: User, f: CompanyFilters, *, page: int = 1, per_page: int 
     50 rows themselves (only `columns`, when given: the web list's LIST_COLUMNS).
     """
     stmt = filtered(user, f)
-    ids = list(db.session.scalars(stmt.with_only_columns(Company.id).order_by(*SORTS[f.sort])
-                                  .limit(per_page).offset((page - 1) * per_page)))
+    page_stmt = stmt.with_only_columns(Company.id).order_by(*SORTS[f.sort]).limit(per_page)
+    after = _after_condition(f)
+    page_stmt = page_stmt.where(after) if after is not None else page_stmt.offset((page - 1) * per_page)
+    ids = list(db.session.scalars(page_stmt))
     load = [joinedload(Company.owner).load_only(User.name)] + ([load_only(*columns)] if columns else [])
     rows = db.session.scalars(select(Company).options(*load).where(Company.id.in_(ids))).all()
     position = {company_id: i for i, company_id in enumerate(ids)}

@@ -52,8 +52,13 @@ def index():
     page, per_page = page_args(request.args)
     rows, total = queries.company_page(_me(), filters, page=page, per_page=per_page, count_cap=queries.COUNT_CAP,
                                        columns=queries.LIST_COLUMNS)
+    # past the numbered pages (or once following cursors), "next" continues after the last row instead of OFFSET
+    page_info = Page(page, per_page, total, cap=queries.COUNT_CAP)
+    next_after = None
+    if rows and len(rows) == per_page and (filters.after or (page_info.capped and page >= page_info.pages)):
+        next_after = queries.cursor_after(rows[-1], filters.sort)
     return render_template(
-        "companies/index.html", rows=rows, page=Page(page, per_page, total, cap=queries.COUNT_CAP), filters=filters,
+        "companies/index.html", rows=rows, page=page_info, filters=filters, next_after=next_after,
         clusters=reference.choices("cluster"), cities=reference.choices("city"),
         officers=queries.officers(_me()), cluster_names=reference.names("cluster"), city_names=reference.names("city"))
 

@@ -36,7 +36,7 @@ class Page:
 
     @property
     def has_next(self) -> bool:
-        return self.number < self.pages or self.capped
+        return self.number < self.pages
 
     def window(self, size: int = 2) -> list[int | None]:
         """Page numbers to show, with None where numbers are skipped: 1 … 4 5 [6] 7 8 … 20."""
