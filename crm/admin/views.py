@@ -9,7 +9,7 @@ from crm.audit.models import AuditEvent
 from crm.auth import services as auth_services
 from crm.auth.forms import RefItemForm, ResetPasswordForm, TeamForm, UserForm
 from crm.auth.models import Role, Team, User, UserSession
-from crm.core.forms import apply_errors
+from crm.core.forms import submit
 from crm.core.pagination import Page, page_args
 from crm.core.timeutil import utcnow
 from crm.errors import Conflict, Invalid, NotFound
@@ -70,18 +70,10 @@ def users():
 @fresh_login_required
 def new_user():
     form = _user_form()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            auth_services.create_user(_user_input(form), form.password.data or "", actor=_me())
-        except Invalid as exc:
-            apply_errors(form, exc.fields)
-            status = 422
-        else:
-            flash(_("User created."), "success")
-            return redirect(url_for("admin.users"))
-    elif request.method == "POST":
-        status = 422
+    status = submit(form, lambda: auth_services.create_user(_user_input(form), form.password.data or "", actor=_me()))
+    if status is None:
+        flash(_("User created."), "success")
+        return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=None), status
 
 
@@ -94,22 +86,11 @@ def edit_user(user_id: int):
         form.team_id.data = str(user.team_id or "")
         form.active.data = user.is_active_user
         form.version.data = user.version
-    status = 200
-    if form.validate_on_submit():
-        try:
-            auth_services.update_user(user.id, _user_input(form), actor=_me(), version=int(form.version.data or 0))
-        except Invalid as exc:
-            apply_errors(form, exc.fields)
-            status = 422
-        except Conflict as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-            status = 409
-        else:
-            flash(_("Saved."), "success")
-            return redirect(url_for("admin.users"))
-    elif request.method == "POST":
-        status = 422
+    status = submit(form, lambda: auth_services.update_user(user.id, _user_input(form), actor=_me(),
+                                                            version=int(form.version.data or 0)))
+    if status is None:
+        flash(_("Saved."), "success")
+        return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=user, reset_form=ResetPasswordForm()), status
 
 
@@ -144,18 +125,10 @@ def terminate_sessions(user_id: int):
 @bp.route("/teams", methods=["GET", "POST"])
 def teams():
     form = TeamForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            auth_services.save_team(form.name.data, actor=_me())
-        except Invalid as exc:
-            apply_errors(form, exc.fields)
-            status = 422
-        else:
-            flash(_("Team created."), "success")
-            return redirect(url_for("admin.teams"))
-    elif request.method == "POST":
-        status = 422
+    status = submit(form, lambda: auth_services.save_team(form.name.data, actor=_me()))
+    if status is None:
+        flash(_("Team created."), "success")
+        return redirect(url_for("admin.teams"))
     rows = db.session.execute(select(Team, func.count(User.id)).outerjoin(User, User.team_id == Team.id)
                               .group_by(Team.id).order_by(Team.name)).all()
     return render_template("admin/teams.html", form=form, rows=rows), status
@@ -189,19 +162,11 @@ def reference_list(kind: str):
     if kind not in REFERENCE_KINDS:
         abort(404)
     form = RefItemForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            reference.save_item(kind, form.key.data, form.name.data, form.name_en.data or "", actor=_me(),
-                                sort=form.sort.data or 0, active=form.active.data)
-        except Invalid as exc:
-            apply_errors(form, exc.fields)
-            status = 422
-        else:
-            flash(_("Saved."), "success")
-            return redirect(url_for("admin.reference_list", kind=kind))
-    elif request.method == "POST":
-        status = 422
+    status = submit(form, lambda: reference.save_item(kind, form.key.data, form.name.data, form.name_en.data or "",
+                                                      actor=_me(), sort=form.sort.data or 0, active=form.active.data))
+    if status is None:
+        flash(_("Saved."), "success")
+        return redirect(url_for("admin.reference_list", kind=kind))
     return render_template("admin/reference.html", kind=kind, kinds=KIND_LABELS, form=form,
                            rows=reference.items(kind, include_inactive=True)), status
 
@@ -214,24 +179,12 @@ def reference_item(kind: str, item_id: int):
     form = RefItemForm(obj=item)
     if request.method == "GET":
         form.version.data = item.version
-    status = 200
-    if form.validate_on_submit():
-        try:
-            reference.save_item(kind, item.key, form.name.data, form.name_en.data or "", actor=_me(),
-                                sort=form.sort.data or 0, active=form.active.data, item_id=item.id,
-                                version=int(form.version.data or 0) or None)
-        except Invalid as exc:
-            apply_errors(form, exc.fields)
-            status = 422
-        except Conflict as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-            status = 409
-        else:
-            flash(_("Saved."), "success")
-            return redirect(url_for("admin.reference_list", kind=kind))
-    elif request.method == "POST":
-        status = 422
+    status = submit(form, lambda: reference.save_item(
+        kind, item.key, form.name.data, form.name_en.data or "", actor=_me(), sort=form.sort.data or 0,
+        active=form.active.data, item_id=item.id, version=int(form.version.data or 0) or None))
+    if status is None:
+        flash(_("Saved."), "success")
+        return redirect(url_for("admin.reference_list", kind=kind))
     return render_template("admin/reference_item.html", kind=kind, kinds=KIND_LABELS, form=form, item=item), status
 
 

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from crm.audit import services as audit
 from crm.auth import access
-from crm.core.forms import apply_errors
+from crm.core.forms import apply_errors, submit
 from crm.core.pagination import Page, page_args
 from crm.core.spreadsheet import xlsx_response
 from crm.core.text import mask_digit_runs
@@ -151,22 +151,11 @@ def edit(company_id: int):
     if request.method == "GET":
         form.chain_tags.data = ", ".join(company.chain_tags or [])
         form.version.data = company.version
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.update_company(company.id, _company_values(form), actor=me, version=form.version.data)
-        except Invalid as exc:
-            apply_errors(form, exc.fields)
-            status = 422
-        except Conflict as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-            status = 409
-        else:
-            flash(_("Saved."), "success")
-            return redirect(url_for("companies.show", company_id=company.id))
-    elif request.method == "POST":
-        status = 422
+    status = submit(form, lambda: services.update_company(company.id, _company_values(form), actor=me,
+                                                          version=form.version.data))
+    if status is None:
+        flash(_("Saved."), "success")
+        return redirect(url_for("companies.show", company_id=company.id))
     return render_template("companies/form.html", form=form, company=company, duplicates=[]), status
 
 
@@ -240,24 +229,16 @@ def new_contact(company_id: int):
     company = access.visible_company(company_id, me)
     access.require_edit_company(me, company)
     form = ContactForm()
-    status, duplicates = 200, []
-    if form.validate_on_submit():
-        try:
-            services.add_contact(company.id, _contact_values(form), actor=me)
-        except Invalid as exc:
-            apply_errors(form, exc.fields)
-            status = 422
-        else:
-            others = services.contact_phone_duplicates(me, services.CONTACT_FIELDS["mobile"].parse(form.mobile.data),
-                                                       company_id=company.id)
-            for dup in others:
-                flash(_("Note: %(name)s also has a contact with this phone.", name=dup.name), "warning")
-            flash(_("Contact added."), "success")
-            return redirect(url_for("companies.show", company_id=company.id))
-    elif request.method == "POST":
-        status = 422
+    status = submit(form, lambda: services.add_contact(company.id, _contact_values(form), actor=me))
+    if status is None:
+        others = services.contact_phone_duplicates(me, services.CONTACT_FIELDS["mobile"].parse(form.mobile.data),
+                                                   company_id=company.id)
+        for dup in others:
+            flash(_("Note: %(name)s also has a contact with this phone.", name=dup.name), "warning")
+        flash(_("Contact added."), "success")
+        return redirect(url_for("companies.show", company_id=company.id))
     return render_template("companies/contact_form.html", form=form, company=company, contact=None,
-                           duplicates=duplicates), status
+                           duplicates=[]), status
 
 
 @bp.route("/contacts/<int:contact_id>/edit", methods=["GET", "POST"])
@@ -268,22 +249,11 @@ def edit_contact(contact_id: int):
     form = ContactForm(obj=contact)
     if request.method == "GET":
         form.version.data = contact.version
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.update_contact(contact.id, _contact_values(form), actor=me, version=form.version.data)
-        except Invalid as exc:
-            apply_errors(form, exc.fields)
-            status = 422
-        except Conflict as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-            status = 409
-        else:
-            flash(_("Saved."), "success")
-            return redirect(url_for("companies.show", company_id=contact.company_id))
-    elif request.method == "POST":
-        status = 422
+    status = submit(form, lambda: services.update_contact(contact.id, _contact_values(form), actor=me,
+                                                          version=form.version.data))
+    if status is None:
+        flash(_("Saved."), "success")
+        return redirect(url_for("companies.show", company_id=contact.company_id))
     return render_template("companies/contact_form.html", form=form, company=contact.company, contact=contact,
                            duplicates=[]), status
 

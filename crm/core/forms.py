@@ -31,3 +31,30 @@ def apply_errors(form, fields: dict[str, list[str]], *, prefix_map: dict[str, st
         else:
             leftover.extend(messages)
     return leftover
+
+
+def submit(form, save) -> int | None:
+    """Run a form's POST: validate it, then call `save()` (a service call).
+
+    Returns None when saved (the view then redirects), or the status to re-render the form with: 200 for a GET,
+    422 with messages by the fields (WTForms' or the service's), 409 with a flashed message for a stale version.
+    """
+    from flask import flash, request
+
+    from crm.errors import Conflict, Invalid
+    from crm.extensions import db
+
+    if not form.validate_on_submit():
+        return 422 if request.method == "POST" else 200
+    try:
+        save()
+    except Invalid as exc:
+        db.session.rollback()
+        for message in apply_errors(form, exc.fields):
+            flash(message, "danger")
+        return 422
+    except Conflict as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+        return 409
+    return None

@@ -3,23 +3,7 @@ from datetime import datetime
 
 import pytest
 
-from crm.extensions import db
-
 from ..factories import api_token, bearer
-
-
-def in_own_context(app, call, *args, **kwargs):
-    """Run one test-client request in its own app context, so it gets its own database session as in production.
-
-    Otherwise the request reuses the test's app context and session, and a transaction a request leaves open
-    (SQLite: BEGIN IMMEDIATE of a writer) is still open during the next request.
-    """
-    with app.app_context():
-        response = call(*args, **kwargs)
-    # End the test's own read transaction too, so what the test reads next includes the request's writes
-    # (an open SQLite WAL snapshot, or a PostgreSQL transaction, would not see them).
-    db.session.rollback()
-    return response
 
 
 class Api:
@@ -30,7 +14,7 @@ class Api:
 
     def _call(self, method: str, url: str, **kwargs):
         headers = {**bearer(self.token), **kwargs.pop("headers", {})}
-        return in_own_context(self.app, getattr(self.client, method), url, headers=headers, **kwargs)
+        return getattr(self.client, method)(url, headers=headers, **kwargs)
 
     def get(self, url, **kw):
         return self._call("get", url, **kw)
@@ -50,7 +34,7 @@ def api_as(app):
     """`api_as(user)` → an Api client with a fresh token of that user (its own test client, no cookies shared)."""
 
     def make(user):
-        return Api(app, in_own_context(app, api_token, app.test_client(), user))
+        return Api(app, api_token(app.test_client(), user))
 
     return make
 

@@ -6,7 +6,6 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 from bs4 import BeautifulSoup
-from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from crm import create_app
@@ -15,27 +14,10 @@ from crm.core.timeutil import utcnow
 from crm.extensions import db
 from crm.reference.models import RefItem
 
-from ..factories import api_token, login, make_company, make_contact, make_reference, make_team, make_user
+from ..conftest import IsolatedClient
+from ..factories import VALID_USCC, api_token, login, make_company, make_contact, make_reference, make_team, make_user
 
-#: codes whose GB 32100-2015 check character is right (tests.factories.VALID_USCC[2] is not)
-USCC = ["91350200776049653A", "913502115628130384", "91440300MA5FUTR81D"]
-
-
-class IsolatedClient(FlaskClient):
-    """A test client whose every request runs in its own app context, as in production.
-
-    The suite's conftest keeps one app context pushed for the whole test; a plain client's requests reuse it, so
-    `g` (Flask-Login's cached user, Flask-Babel's locale) and the SQLAlchemy session carry over from one request
-    to the next, even between two clients signed in as different users. Here each request gets a fresh context,
-    and the test's own session ends its transaction around the request so its next read sees what was written.
-    """
-
-    def open(self, *args, **kwargs):
-        db.session.rollback()
-        with self.application.app_context():
-            response = super().open(*args, **kwargs)
-        db.session.rollback()
-        return response
+USCC = VALID_USCC
 
 
 @contextmanager
