@@ -29,7 +29,8 @@ run: install
 lint: $(STAMP)
 	$(BIN)/ruff check crm worker tests bench config.py wsgi.py scripts
 
-## make test: lint, the suite on SQLite, again on PostgreSQL, and the browser tests
+## make test: lint, the suite on SQLite (with the worker on Redis and on the file broker), again on PostgreSQL,
+## and the browser tests
 test: install lint test-sqlite test-pg test-browser
 
 test-sqlite: install
@@ -39,7 +40,7 @@ test-pg: install
 	@if [ "$$CI" = "true" ] || pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then \
 	  psql -h 127.0.0.1 -U postgres -d test -tAc "SELECT 1 FROM pg_database WHERE datname='crm_test'" | grep -q 1 \
 	    || psql -h 127.0.0.1 -U postgres -d test -qc "CREATE DATABASE crm_test"; \
-	  TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q -m "not browser"; \
+	  TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q -m "not browser and not services"; \
 	else echo "SKIPPED the PostgreSQL pass: no server on 127.0.0.1:5432 (CI=true makes this an error)"; fi
 
 test-browser: install
