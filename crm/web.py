@@ -153,7 +153,7 @@ ACTION_LABELS = {
     "login": _l("Signed in"), "login_failed": _l("Failed sign-in"), "logout": _l("Signed out"),
     "export": _l("Exported"), "password_changed": _l("Password changed"), "password_reset": _l("Password reset"),
     "sessions_terminated": _l("Sessions ended"), "token_revoked": _l("API token revoked"),
-    "authz_denied": _l("Access denied"),
+    "authz_denied": _l("Access denied"), "uscc_override": _l("Legacy credit code accepted"),
 }
 FIELD_LABELS = {
     "name": _l("Name"), "short_name": _l("Short name"), "uscc": _l("Unified social credit code"),

@@ -60,12 +60,13 @@ def create_company():
         raise Invalid("contacts must be a list.", {"contacts": ["Send a list of contacts."]})
     allow_duplicate = _bool_arg(data, "allow_duplicate")
     public_pool = _bool_arg(data, "public_pool")
+    legacy_uscc = _bool_arg(data, "legacy_uscc")
     owner_id = data.pop("owner_id", None)
     if owner_id is not None and (isinstance(owner_id, bool) or not isinstance(owner_id, int)
                                  or not 0 < owner_id <= MAX_ID):
         raise Invalid("owner_id must be an integer.", {"owner_id": ["Send a user id."]})
     company = services.create_company(data, actor=g.api_user, contacts=contacts, allow_duplicate=allow_duplicate,
-                                      owner_id=owner_id, public_pool=public_pool)
+                                      owner_id=owner_id, public_pool=public_pool, legacy_uscc=legacy_uscc)
     return company_json(company), 201
 
 
@@ -84,8 +85,10 @@ def get_company(company_id: int):
 def patch_company(company_id: int):
     data = json_body()
     version = version_of(data)
-    changes = {k: v for k, v in data.items() if k != "version"}
-    return company_json(services.update_company(company_id, changes, actor=g.api_user, version=version))
+    legacy_uscc = _bool_arg(data, "legacy_uscc")
+    changes = {k: v for k, v in data.items() if k not in ("version", "legacy_uscc")}
+    return company_json(services.update_company(company_id, changes, actor=g.api_user, version=version,
+                                                legacy_uscc=legacy_uscc))
 
 
 @bp.delete("/companies/<int:company_id>")

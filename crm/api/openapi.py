@@ -64,9 +64,13 @@ def document() -> dict:
                                                               "company exists"},
         "public_pool": {"type": "boolean", "description": "leave it in the public pool"},
         "owner_id": {"type": "integer", "description": "managers only: the officer who holds it"},
+        "legacy_uscc": {"type": "boolean", "description": "managers only: accept a legacy code whose check "
+                                                          "character fails (audited)"},
     })
     patch = lambda spec: {"type": "object", "required": ["version"],  # noqa: E731
                           "properties": {"version": {"type": "integer"}, **schema(spec)["properties"]}}
+    company_patch = patch(COMPANY_FIELDS)
+    company_patch["properties"]["legacy_uscc"] = company_in["properties"]["legacy_uscc"]
     list_params = [*_params("q", "cluster", "origin_city", "status", "owner_id", "pool", "sort"),
                    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                    {"name": "per_page", "in": "query", "schema": {"type": "integer", "maximum": 200}}]
@@ -94,7 +98,7 @@ def document() -> dict:
             "parameters": [_id("company_id")],
             "get": {"summary": "One company with its contacts",
                     "responses": {**_ok(200, "#/components/schemas/Company"), **_errors(401, 404)}},
-            "patch": {"summary": "Change fields (send the version read)", "requestBody": _body(patch(COMPANY_FIELDS)),
+            "patch": {"summary": "Change fields (send the version read)", "requestBody": _body(company_patch),
                       "responses": {**_ok(200, "#/components/schemas/Company"),
                                     **_errors(400, 401, 403, 404, 409, 422)}},
             "delete": {"summary": "Soft-delete", "parameters": [_version_query()],

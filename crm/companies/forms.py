@@ -13,7 +13,8 @@ class CompanyForm(FlaskForm):
     version = HiddenField()
     name = StringField(_l("Company name"), validators=[DataRequired(), Length(max=200)])
     short_name = StringField(_l("Short name"), validators=[Length(max=100)])
-    uscc = StringField(_l("Unified social credit code"), validators=[Optional(), Rule(COMPANY_FIELDS["uscc"])])
+    uscc = StringField(_l("Unified social credit code"), validators=[Optional()])
+    legacy_uscc = BooleanField(_l("Accept a legacy code whose check character fails (managers; recorded in the log)"))
     cluster = SelectField(_l("Industry cluster"), choices=[], validate_choice=False)
     origin_city = SelectField(_l("Origin city"), choices=[], validate_choice=False)
     address = StringField(_l("Address"), validators=[Length(max=300)])
@@ -28,6 +29,11 @@ class CompanyForm(FlaskForm):
     status = SelectField(_l("Status"), choices=[
         ("prospect", _l("Prospect")), ("resident", _l("Resident")), ("inactive", _l("Inactive"))])
     notes = TextAreaField(_l("Notes"), validators=[Length(max=5000)])
+
+    def validate_uscc(self, field):
+        # the shared USCC rule, unless a manager accepts a legacy code (the service checks who may)
+        if field.data and not self.legacy_uscc.data:
+            Rule(COMPANY_FIELDS["uscc"])(self, field)
 
 
 class NewCompanyForm(CompanyForm):

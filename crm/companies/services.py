@@ -10,7 +10,7 @@ from crm.audit import services as audit
 from crm.auth import access
 from crm.auth.models import Role, User
 from crm.core import fields as rules
-from crm.core.text import normalise_name, phone_digits, pinyin_full, pinyin_initials
+from crm.core.text import UsccError, normalise_name, normalise_uscc, phone_digits, pinyin_full, pinyin_initials
 from crm.core.timeutil import as_aware, utcnow
 from crm.errors import Conflict, Forbidden, Invalid, NotFound
 from crm.extensions import db
@@ -136,6 +136,29 @@ def _clean_contacts(rows: list[dict]) -> tuple[list[dict], dict]:
     return cleaned, errors
 
 
+def _legacy_uscc(raw, result, actor: User) -> str | None:
+    """A manager's override for a legacy code that fails only its check character: accept it (audited by the
+    caller); officers get 403, and a code that is wrong in length or characters stays refused."""
+    if "uscc" not in result.errors:
+        return None
+    if not access.is_manager(actor):
+        raise Forbidden(str(_l("Only a manager can accept a code whose check character is wrong.")))
+    try:
+        code = normalise_uscc(raw, accept_bad_check=True) if isinstance(raw, str) else None
+    except UsccError:
+        return None
+    if code:
+        result.values["uscc"] = code
+        del result.errors["uscc"]
+    return code
+
+
+def _record_override(company: Company, code: str | None, actor: User) -> None:
+    if code and code == company.uscc:
+        audit.record("uscc_override", actor=actor, obj=company, object_type="company",
+                     changes={"uscc": [None, code]})
+
+
 def _new_owner(values: dict, actor: User) -> int | None:
     """Officers hold what they create (unless they leave it in the pool); managers may name any officer."""
     wanted = values.pop("owner_id", "self")
@@ -155,7 +178,7 @@ def _new_owner(values: dict, actor: User) -> int | None:
 
 
 def create_company(data: dict, *, actor: User, contacts: list[dict] = (), allow_duplicate: bool = False,
-                   owner_id=None, public_pool: bool = False) -> Company:
+                   owner_id=None, public_pool: bool = False, legacy_uscc: bool = False) -> Company:
     """Create a company with its first contacts in one unit of work.
 
     A same-USCC company is always refused (409). A same-name or same-phone company is refused with the list of
@@ -165,6 +188,7 @@ def create_company(data: dict, *, actor: User, contacts: list[dict] = (), allow_
         raise Forbidden(str(_l("Your role cannot create companies.")))
     audit.set_actor(actor)
     result = rules.clean(COMPANY_FIELDS, data)
+    override = _legacy_uscc(data.get("uscc"), result, actor) if legacy_uscc else None
     errors = dict(result.errors)
     values = result.values
     _check_refs(values, errors)
@@ -185,6 +209,8 @@ def create_company(data: dict, *, actor: User, contacts: list[dict] = (), allow_
     db.session.add(company)
     db.session.add_all(new_contacts)
     try:
+        db.session.flush()
+        _record_override(company, override, actor)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -213,7 +239,7 @@ def _check_version(record, version) -> None:
                                "Reload to see the changes; your input was not saved.")))
 
 
-def update_company(company_id: int, data: dict, *, actor: User, version: int) -> Company:
+def update_company(company_id: int, data: dict, *, actor: User, version: int, legacy_uscc: bool = False) -> Company:
     """Change the given fields of a company (a PATCH); the owner changes only through claim, release or assign."""
     audit.set_actor(actor)
     company = access.visible_company(company_id, actor)
@@ -222,6 +248,7 @@ def update_company(company_id: int, data: dict, *, actor: User, version: int) ->
         raise Forbidden(str(_l("Use claim, release or reassign to change who holds a company.")))
     _check_version(company, version)
     result = rules.clean(COMPANY_FIELDS, data, partial=True)
+    override = _legacy_uscc(data.get("uscc"), result, actor) if legacy_uscc else None
     errors = dict(result.errors)
     _check_refs(result.values, errors, company)
     if errors:
@@ -233,6 +260,7 @@ def update_company(company_id: int, data: dict, *, actor: User, version: int) ->
         setattr(company, key, value)
     company.last_activity_at = utcnow()
     refresh_search_text(company)
+    _record_override(company, override, actor)
     try:
         db.session.commit()
     except IntegrityError:

@@ -101,7 +101,7 @@ def create():
         try:
             company = services.create_company(
                 _company_values(form), actor=_me(), contacts=contacts, allow_duplicate=form.allow_duplicate.data,
-                owner_id=form.owner_id.data, public_pool=form.public_pool.data)
+                owner_id=form.owner_id.data, public_pool=form.public_pool.data, legacy_uscc=form.legacy_uscc.data)
         except Conflict as exc:
             duplicates = getattr(exc, "duplicates", [])
             if not duplicates:
@@ -152,7 +152,8 @@ def edit(company_id: int):
         form.chain_tags.data = ", ".join(company.chain_tags or [])
         form.version.data = company.version
     status = submit(form, lambda: services.update_company(company.id, _company_values(form), actor=me,
-                                                          version=form.version.data))
+                                                          version=form.version.data,
+                                                          legacy_uscc=form.legacy_uscc.data))
     if status is None:
         flash(_("Saved."), "success")
         return redirect(url_for("companies.show", company_id=company.id))

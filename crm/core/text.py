@@ -105,14 +105,19 @@ class UsccError(ValueError):
         self.reason = reason
 
 
-def normalise_uscc(raw: str) -> str:
-    """Upper-case, half-width, without spaces; raise UsccError when GB 32100-2015 rejects it."""
+def normalise_uscc(raw: str, *, accept_bad_check: bool = False) -> str:
+    """Upper-case, half-width, without spaces; raise UsccError when GB 32100-2015 rejects it.
+
+    `accept_bad_check` lets a well-formed code with a wrong check character through: some early pilot codes do not
+    satisfy the checksum, and a manager may accept one (an audited override, see companies.services)."""
     text = fold_width(raw or "").strip().upper().replace(" ", "").replace("-", "")
     if not text:
         return ""
     try:
         return stdnum_uscc.validate(text)
     except stdnum_errors.InvalidChecksum:
+        if accept_bad_check:
+            return text
         raise UsccError("checksum") from None
     except stdnum_errors.InvalidLength:
         raise UsccError("length") from None
