@@ -9,7 +9,7 @@ from crm.audit.models import AuditEvent
 from crm.auth import services as auth_services
 from crm.auth.forms import RefItemForm, ResetPasswordForm, TeamForm, UserForm
 from crm.auth.models import Role, Team, User, UserSession
-from crm.core.forms import submit
+from crm.core.forms import posted_int, submit
 from crm.core.pagination import Page, page_args
 from crm.core.timeutil import utcnow
 from crm.errors import Conflict, Invalid, NotFound
@@ -87,7 +87,7 @@ def edit_user(user_id: int):
         form.active.data = user.is_active_user
         form.version.data = user.version
     status = submit(form, lambda: auth_services.update_user(user.id, _user_input(form), actor=_me(),
-                                                            version=int(form.version.data or 0)))
+                                                            version=posted_int(form.version.data) or 0))
     if status is None:
         flash(_("Saved."), "success")
         return redirect(url_for("admin.users"))
@@ -140,7 +140,7 @@ def rename_team(team_id: int):
     if form.validate_on_submit():
         try:
             auth_services.save_team(form.name.data, actor=_me(), team_id=team_id,
-                                    version=int(form.version.data or 0) or None)
+                                    version=posted_int(form.version.data))
         except (Invalid, Conflict) as exc:
             db.session.rollback()
             flash(exc.message, "danger")
@@ -181,7 +181,7 @@ def reference_item(kind: str, item_id: int):
         form.version.data = item.version
     status = submit(form, lambda: reference.save_item(
         kind, item.key, form.name.data, form.name_en.data or "", actor=_me(), sort=form.sort.data or 0,
-        active=form.active.data, item_id=item.id, version=int(form.version.data or 0) or None))
+        active=form.active.data, item_id=item.id, version=posted_int(form.version.data)))
     if status is None:
         flash(_("Saved."), "success")
         return redirect(url_for("admin.reference_list", kind=kind))

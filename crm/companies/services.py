@@ -234,7 +234,8 @@ def _raise_for_duplicates(dups: list[Duplicate], allow_duplicate: bool) -> None:
 
 
 def _check_version(record, version) -> None:
-    if version is None or int(version) != record.version:
+    """Optimistic locking: the version the user read must still be the record's (anything else is stale)."""
+    if not isinstance(version, int) or isinstance(version, bool) or version != record.version:
         raise Conflict(str(_l("This record was changed by someone else since you opened it. "
                                "Reload to see the changes; your input was not saved.")))
 

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from crm.audit import services as audit
 from crm.auth import access
-from crm.core.forms import apply_errors, submit
+from crm.core.forms import apply_errors, posted_int, submit
 from crm.core.pagination import Page, page_args
 from crm.core.spreadsheet import xlsx_response
 from crm.core.text import mask_digit_runs
@@ -94,10 +94,10 @@ def create():
     _fill_choices(form)
     duplicates, status = [], 200
     if form.validate_on_submit():
-        contacts = []
-        if form.contact_name.data or form.contact_mobile.data:
-            contacts.append({"name": form.contact_name.data or form.name.data, "title": form.contact_title.data,
-                             "mobile": form.contact_mobile.data, "email": form.contact_email.data})
+        first_contact = {"name": form.contact_name.data, "title": form.contact_title.data,
+                         "mobile": form.contact_mobile.data, "email": form.contact_email.data}
+        # the first contact is optional, but once any of it is typed the service checks it whole (a name included)
+        contacts = [first_contact] if any(first_contact.values()) else []
         try:
             company = services.create_company(
                 _company_values(form), actor=_me(), contacts=contacts, allow_duplicate=form.allow_duplicate.data,
@@ -152,7 +152,7 @@ def edit(company_id: int):
         form.chain_tags.data = ", ".join(company.chain_tags or [])
         form.version.data = company.version
     status = submit(form, lambda: services.update_company(company.id, _company_values(form), actor=me,
-                                                          version=form.version.data,
+                                                          version=posted_int(form.version.data),
                                                           legacy_uscc=form.legacy_uscc.data))
     if status is None:
         flash(_("Saved."), "success")
@@ -160,17 +160,10 @@ def edit(company_id: int):
     return render_template("companies/form.html", form=form, company=company, duplicates=[]), status
 
 
-def _post_action(action, company_id: int, message: str, *, to_list: bool = False):
-    form = AssignForm() if action is services.assign_company else None
+def _post_action(call, company_id: int, message: str, *, to_list: bool = False):
+    """Run a button's service call; a refusal the user can act on is flashed on the company page."""
     try:
-        if form is not None:
-            form.owner_id.choices = [(str(u.id), u.name) for u in queries.officers(_me())]
-            action(company_id, int(request.form.get("owner_id") or 0), actor=_me(),
-                   version=int(request.form.get("version") or 0))
-        elif action is services.delete_company:
-            action(company_id, actor=_me(), version=int(request.form.get("version") or 0) or None)
-        else:
-            action(company_id, actor=_me())
+        call()
     except (Conflict, Invalid) as exc:
         db.session.rollback()
         flash(exc.message, "warning")
@@ -183,8 +176,9 @@ def _post_action(action, company_id: int, message: str, *, to_list: bool = False
 
 @bp.route("/companies/<int:company_id>/delete", methods=["POST"])
 def delete(company_id: int):
-    return _post_action(services.delete_company, company_id, _("Company deleted. A manager can restore it."),
-                        to_list=True)
+    version = posted_int(request.form.get("version"))
+    return _post_action(lambda: services.delete_company(company_id, actor=_me(), version=version),
+                        company_id, _("Company deleted. A manager can restore it."), to_list=True)
 
 
 @bp.route("/companies/<int:company_id>/restore", methods=["POST"])
@@ -205,17 +199,21 @@ def trash():
 
 @bp.route("/companies/<int:company_id>/claim", methods=["POST"])
 def claim(company_id: int):
-    return _post_action(services.claim_company, company_id, _("You now hold this company."))
+    return _post_action(lambda: services.claim_company(company_id, actor=_me()), company_id,
+                        _("You now hold this company."))
 
 
 @bp.route("/companies/<int:company_id>/release", methods=["POST"])
 def release(company_id: int):
-    return _post_action(services.release_company, company_id, _("The company is back in the public pool."))
+    return _post_action(lambda: services.release_company(company_id, actor=_me()), company_id,
+                        _("The company is back in the public pool."))
 
 
 @bp.route("/companies/<int:company_id>/assign", methods=["POST"])
 def assign(company_id: int):
-    return _post_action(services.assign_company, company_id, _("Company reassigned."))
+    owner_id, version = posted_int(request.form.get("owner_id")) or 0, posted_int(request.form.get("version")) or 0
+    return _post_action(lambda: services.assign_company(company_id, owner_id, actor=_me(), version=version),
+                        company_id, _("Company reassigned."))
 
 
 # --- contacts --------------------------------------------------------------------------------------------------------
@@ -251,7 +249,7 @@ def edit_contact(contact_id: int):
     if request.method == "GET":
         form.version.data = contact.version
     status = submit(form, lambda: services.update_contact(contact.id, _contact_values(form), actor=me,
-                                                          version=form.version.data))
+                                                          version=posted_int(form.version.data)))
     if status is None:
         flash(_("Saved."), "success")
         return redirect(url_for("companies.show", company_id=contact.company_id))
@@ -265,7 +263,7 @@ def delete_contact(contact_id: int):
     contact = services.visible_contact(contact_id, me)
     company_id = contact.company_id
     try:
-        services.delete_contact(contact_id, actor=me, version=int(request.form.get("version") or 0) or None)
+        services.delete_contact(contact_id, actor=me, version=posted_int(request.form.get("version")))
     except Conflict as exc:
         flash(exc.message, "warning")
     else:

@@ -18,6 +18,12 @@ class Rule:
             raise StopValidation(str(exc.args[0])) from None
 
 
+def posted_int(value) -> int | None:
+    """A whole number from a hidden field or button form (a version, an id), or None for anything else."""
+    text = str(value or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
+
+
 def apply_errors(form, fields: dict[str, list[str]], *, prefix_map: dict[str, str] | None = None) -> list[str]:
     """Put a service's per-field messages on the form's fields; return the messages no field took."""
     leftover = []
