@@ -67,10 +67,12 @@ def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .companies.views import bp as companies_bp
     from .home import bp as home_bp
+    from .projects.views import bp as projects_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(companies_bp)
+    app.register_blueprint(projects_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the browser's cookie

@@ -110,3 +110,30 @@ def api_token(client, user: User, password: str = PASSWORD) -> str:
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+def make_project(company: Company | None = None, *, owner: User, name: str | None = None, stage: str = "lead",
+                 confidential: bool = False, code_name: str = "", key_project: bool = False,
+                 planned_investment=None, cluster: str | None = None, park: str | None = None,
+                 deleted: bool = False, **extra):
+    """A project written directly (no service), at `stage` since today, with its creation move recorded."""
+    from decimal import Decimal
+
+    from crm.core.timeutil import today_in_zone
+    from crm.projects.models import REACHED, Project, StageMove
+
+    company = company or make_company(owner=owner)
+    now = utcnow()
+    project = Project(company_id=company.id, name=name or f"测试项目{_next()}", owner_id=owner.id,
+                      first_contact_id=owner.id, stage=stage, stage_changed_at=now, last_activity_at=now,
+                      confidential=confidential, code_name=code_name, key_project=key_project,
+                      planned_investment=Decimal(str(planned_investment)) if planned_investment is not None else None,
+                      cluster=cluster, park=park, funds_in_place=Decimal("0"),
+                      **{REACHED[stage]: today_in_zone()}, **extra)
+    if deleted:
+        project.deleted_at = now
+    db.session.add(project)
+    db.session.flush()
+    db.session.add(StageMove(project_id=project.id, from_stage=None, to_stage=stage, at=now, actor_id=owner.id))
+    db.session.commit()
+    return project

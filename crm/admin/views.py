@@ -1,6 +1,7 @@
 """The admin screens: users, teams, reference lists, settings and the audit log."""
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, fresh_login_required, login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -188,20 +189,32 @@ def reference_item(kind: str, item_id: int):
     return render_template("admin/reference_item.html", kind=kind, kinds=KIND_LABELS, form=form, item=item), status
 
 
+#: each setting's label and hint on the settings page
+SETTING_LABELS = {
+    "protection_days": (_l("Protection period (days)"),
+                        _l("How long an officer holds a claimed prospect. Prospects with no activity for this long "
+                           "return to the public pool.")),
+    "stale_days": (_l("Stale after (days)"),
+                   _l("A project with no change, stage move or meeting for this long is marked stale on the board "
+                      "and in the list.")),
+}
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 def settings():
     errors, status = {}, 200
     if request.method == "POST":
         try:
-            reference.set_setting("protection_days", request.form.get("protection_days"), actor=_me())
+            reference.set_settings({key: request.form.get(key) for key in reference.SETTINGS
+                                    if key in request.form}, actor=_me())
         except Invalid as exc:
             errors, status = exc.fields, 422
         else:
             flash(_("Saved."), "success")
             return redirect(url_for("admin.settings"))
-    return render_template("admin/settings.html", errors=errors,
-                           protection_days=request.form.get("protection_days")
-                           or reference.get_setting("protection_days"), spec=reference.SETTINGS), status
+    values = {key: request.form.get(key) or reference.get_setting(key) for key in reference.SETTINGS}
+    return render_template("admin/settings.html", errors=errors, values=values, spec=reference.SETTINGS,
+                           labels=SETTING_LABELS), status
 
 
 # --- audit log -------------------------------------------------------------------------------------------------------

@@ -1,13 +1,11 @@
 """GET /meta: the reference lists a client needs to fill its pickers."""
+from crm.projects import stages
 from crm.reference import services as reference
 
 from . import bp, token_required
 
-#: fixed lists that later features fill in; keys are stable
-STAGES = [("lead", "线索", "Lead"), ("negotiating", "洽谈", "Negotiating"), ("site_visit", "考察", "Site visit"),
-          ("signed", "签约", "Signed"), ("under_construction", "在建", "Under construction"),
-          ("in_production", "投产", "In production"), ("full_capacity", "达产", "Full capacity"),
-          ("on_hold", "搁置", "On hold"), ("lost", "流失", "Lost")]
+#: fixed lists; keys are stable
+STAGES = [(s.key, s.name, s.name_en) for s in stages.STAGES]
 MILESTONE_KINDS = [("land_acquired", "土地摘牌", "Land acquired"), ("planning_permit", "规划许可", "Planning permit"),
                    ("construction_permit", "施工许可", "Construction permit"),
                    ("construction_start", "开工", "Construction start"), ("topping_out", "封顶", "Topping out"),

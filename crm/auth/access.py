@@ -71,6 +71,52 @@ def visible_company(company_id: int, user: User):
     return company
 
 
+# --- projects ---------------------------------------------------------------------------------------------------------
+
+def _team_owns(user: User, owner_column) -> ColumnElement[bool]:
+    mine = owner_column == user.id
+    return or_(mine, owner_column.in_(team_member_ids(user))) if user.team_id is not None else mine
+
+
+def project_scope(user: User) -> ColumnElement[bool]:
+    """Projects the user may see: managers all; officers every project except other teams' confidential ones."""
+    from crm.projects.models import Project
+
+    live = Project.deleted_at.is_(None)
+    if is_manager(user):
+        return live
+    if user.role == Role.OFFICER.value:
+        return and_(live, or_(Project.confidential.is_(False), _team_owns(user, Project.owner_id)))
+    return false()  # liaisons see only what is routed to their department (the support board)
+
+
+def same_team(user: User, owner: User | None) -> bool:
+    return owner is not None and (owner.id == user.id or (user.team_id is not None and owner.team_id == user.team_id))
+
+
+def can_edit_project(user: User, project) -> bool:
+    """Managers; officers for projects they or their team own."""
+    if is_manager(user):
+        return True
+    return user.role == Role.OFFICER.value and same_team(user, project.owner)
+
+
+def require_edit_project(user: User, project) -> None:
+    if not can_edit_project(user, project):
+        raise Forbidden("Only the project's owner, the owner's team or a manager may change it.")
+
+
+def visible_project(project_id: int, user: User):
+    """Load a project the user may see, or raise NotFound."""
+    from crm.extensions import db
+    from crm.projects.models import Project
+
+    project = db.session.scalar(select(Project).where(Project.id == project_id, project_scope(user)))
+    if project is None:
+        raise NotFound("No such project.")
+    return project
+
+
 def user_scope(user: User) -> ColumnElement[bool]:
     """Users listed in pickers and filters: every staff member sees colleagues' names."""
     return true() if user.role in STAFF_ROLES else User.id == user.id

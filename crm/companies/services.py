@@ -178,8 +178,10 @@ def _new_owner(values: dict, actor: User) -> int | None:
 
 
 def create_company(data: dict, *, actor: User, contacts: list[dict] = (), allow_duplicate: bool = False,
-                   owner_id=None, public_pool: bool = False, legacy_uscc: bool = False) -> Company:
-    """Create a company with its first contacts in one unit of work.
+                   owner_id=None, public_pool: bool = False, legacy_uscc: bool = False,
+                   commit: bool = True) -> Company:
+    """Create a company with its first contacts in one unit of work (with `commit=False`, the caller's: a project
+    created with its company commits both or neither).
 
     A same-USCC company is always refused (409). A same-name or same-phone company is refused with the list of
     look-alikes unless the user confirmed (`allow_duplicate`), so the 撞单 warning always names who holds it.
@@ -211,7 +213,8 @@ def create_company(data: dict, *, actor: User, contacts: list[dict] = (), allow_
     try:
         db.session.flush()
         _record_override(company, override, actor)
-        db.session.commit()
+        if commit:
+            db.session.commit()
     except IntegrityError:
         db.session.rollback()
         _raise_for_duplicates(find_duplicates(actor, uscc=values.get("uscc")), False)
@@ -278,6 +281,11 @@ def delete_company(company_id: int, *, actor: User, version: int | None = None) 
     access.require_edit_company(actor, company)
     if version is not None:
         _check_version(company, version)
+    from crm.projects.models import Project
+
+    if db.session.scalar(select(Project.id).where(Project.company_id == company.id, Project.deleted_at.is_(None))
+                         .limit(1)):
+        raise Conflict(str(_l("This company has projects: delete them or move them to another company first.")))
     company.deleted_at, company.deleted_by_id = utcnow(), actor.id
     db.session.commit()
 

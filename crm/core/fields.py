@@ -143,24 +143,63 @@ class Money(Field):
     """An amount in 万元, never negative, two decimals."""
 
     maximum: Decimal = Decimal("999999999999")
+    #: "mu" for land (亩); the unit only changes the messages and the documentation
+    unit: str = "wan_yuan"
+    #: allow amounts below zero (a correction entry); the caller checks any total
+    signed: bool = False
+
+    def _enter(self):
+        return _l("Enter an area in mu.") if self.unit == "mu" else _l("Enter an amount in 10,000 yuan.")
 
     def parse(self, value):
         if value in (None, ""):
             return None
-        if isinstance(value, bool):
-            raise FieldError(_l("Enter an amount in 10,000 yuan."))
+        if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+            raise FieldError(self._enter())
         try:
-            amount = Decimal(str(value).strip().replace(",", ""))
+            amount = Decimal(textrules.fold_width(str(value)).strip().replace(",", ""))
         except InvalidOperation:
-            raise FieldError(_l("Enter an amount in 10,000 yuan.")) from None
-        if not amount.is_finite() or amount < 0:
+            raise FieldError(self._enter()) from None
+        if not amount.is_finite():
+            raise FieldError(self._enter())
+        if amount < 0 and not self.signed:
             raise FieldError(_l("The amount cannot be negative."))
-        if amount > self.maximum:
+        if abs(amount) > self.maximum:
             raise FieldError(_l("The amount is too large."))
         return amount.quantize(Decimal("0.01"))
 
     def schema(self):
-        return {"type": "number", "nullable": True, "minimum": 0, "description": "万元"}
+        out = {"type": "number", "nullable": True, "description": "亩" if self.unit == "mu" else "万元"}
+        if not self.signed:
+            out["minimum"] = 0
+        return out
+
+
+@dataclass
+class Date(Field):
+    """A calendar date, `YYYY-MM-DD` (a date object passes)."""
+
+    def parse(self, value):
+        from datetime import date, datetime
+
+        if value in (None, ""):
+            return None
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, date):
+            return value
+        if not isinstance(value, str):
+            raise FieldError(_l("Enter a date as YYYY-MM-DD."))
+        try:
+            parsed = date.fromisoformat(textrules.fold_width(value).strip())
+        except ValueError:
+            raise FieldError(_l("Enter a date as YYYY-MM-DD.")) from None
+        if not 1990 <= parsed.year <= 2100:
+            raise FieldError(_l("Enter a date between 1990 and 2100."))
+        return parsed
+
+    def schema(self):
+        return {"type": "string", "format": "date", "nullable": True}
 
 
 @dataclass

@@ -17,6 +17,8 @@ from .models import REFERENCE_KINDS, RefItem, Setting
 SETTINGS = {
     #: 客户保护期: days an officer holds a claimed prospect before it may return to the public pool
     "protection_days": {"default": 90, "min": 7, "max": 730},
+    #: a project with no activity for this many days is marked stale on the board and the list
+    "stale_days": {"default": 30, "min": 3, "max": 365},
 }
 
 
@@ -102,21 +104,33 @@ def get_setting(key: str):
 
 
 def set_setting(key: str, value, *, actor) -> None:
+    set_settings({key: value}, actor=actor)
+
+
+def set_settings(values: dict, *, actor) -> None:
+    """Save settings; every value is checked first, so a bad one leaves all of them unchanged."""
     require_role(actor, Role.ADMIN)
     audit.set_actor(actor)
-    spec = SETTINGS.get(key)
-    if spec is None:
-        raise NotFound("No such setting.")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise Invalid("Not a number.", {key: [str(_l("Enter a whole number."))]}) from None
-    if not spec["min"] <= number <= spec["max"]:
-        msg = str(_l("Enter a number from %(lo)d to %(hi)d.", lo=spec["min"], hi=spec["max"]))
-        raise Invalid(msg, {key: [msg]})
-    row = db.session.get(Setting, key)
-    if row is None:
-        db.session.add(Setting(key=key, value=number))
-    else:
-        row.value = number
+    numbers, errors = {}, {}
+    for key, value in values.items():
+        spec = SETTINGS.get(key)
+        if spec is None:
+            raise NotFound("No such setting.")
+        try:
+            number = int(str(value).strip())
+        except (TypeError, ValueError):
+            errors[key] = [str(_l("Enter a whole number."))]
+            continue
+        if not spec["min"] <= number <= spec["max"]:
+            errors[key] = [str(_l("Enter a number from %(lo)d to %(hi)d.", lo=spec["min"], hi=spec["max"]))]
+            continue
+        numbers[key] = number
+    if errors:
+        raise Invalid(str(_l("Please correct the marked fields.")), errors)
+    for key, number in numbers.items():
+        row = db.session.get(Setting, key)
+        if row is None:
+            db.session.add(Setting(key=key, value=number))
+        else:
+            row.value = number
     db.session.commit()

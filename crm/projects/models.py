@@ -1,0 +1,151 @@
+"""Investment projects (招商项目), their stage moves, funds in place (到位资金) and users' saved list views."""
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.audit.services import audited
+from crm.core.models import SoftDeleteMixin, TimestampMixin, VersionedMixin, deleted_index
+from crm.core.timeutil import utcnow
+from crm.extensions import db
+
+from .stages import KEYS
+
+#: the column holding the date each stage was first reached (in the zone's time zone), e.g. reached_signed
+REACHED = {key: f"reached_{key}" for key in KEYS}
+
+
+@audited("project")
+class Project(VersionedMixin, SoftDeleteMixin, db.Model):
+    __table_args__ = (
+        # the board: one column is one stage, cards in the column's order (key projects first, then the latest
+        # arrivals), read backwards from the index and stopped at the cap
+        Index("ix_project_board", "stage", "key_project", "stage_changed_at", "id"),
+        # the list's default order, and each of its filters in that order
+        Index("ix_project_list_updated", "updated_at", "id"),
+        Index("ix_project_owner", "owner_id", "updated_at", "id"),
+        Index("ix_project_cluster", "cluster", "updated_at", "id"),
+        Index("ix_project_park", "park", "updated_at", "id"),
+        Index("ix_project_company", "company_id"),
+        Index("ix_project_first_contact", "first_contact_id"),
+        Index("ix_project_reached_signed", "reached_signed"),
+        deleted_index("project"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(String(200))
+    cluster: Mapped[str | None] = mapped_column(String(50))
+    #: None: the park is not decided yet
+    park: Mapped[str | None] = mapped_column(String(50))
+    #: 计划投资, 万元
+    planned_investment: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    #: 固定资产投资, 万元 (never more than the planned investment)
+    fixed_asset_investment: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    #: 预计年产值 and 预计年税收, 万元
+    expected_output: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    expected_tax: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    jobs: Mapped[int | None] = mapped_column(Integer)
+    #: 用地, 亩
+    land_mu: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    #: what the company will make or do here (项目内容)
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: the officer responsible (责任人); officers edit what they or their team own
+    owner_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    #: the officer who made first contact (首谈人): keeps the credit when the owner changes
+    first_contact_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    source: Mapped[str | None] = mapped_column(String(50))
+    #: the promotion event it came from (events are reference data of a later feature; not enforced yet)
+    event_id: Mapped[int | None] = mapped_column(Integer)
+    #: 重点项目
+    key_project: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: visible only to the owner, the owner's team and managers; others see the code name where it must show
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    code_name: Mapped[str] = mapped_column(String(100), default="")
+    #: planned dates (the board's milestones come later); in order when both are given
+    planned_start: Mapped[date | None] = mapped_column(Date)
+    planned_production: Mapped[date | None] = mapped_column(Date)
+    stage: Mapped[str] = mapped_column(String(30), default="lead")
+    #: when the project entered its current stage (for "days in stage")
+    stage_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    lost_reason: Mapped[str] = mapped_column(Text, default="")
+    #: 到位资金, 万元: the sum of the funds entries, kept in the same transaction as each entry
+    funds_in_place: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
+    #: the last change, stage move or (later) meeting: a project idle for `stale_days` is flagged
+    last_activity_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+    reached_lead: Mapped[date | None] = mapped_column(Date)
+    reached_negotiating: Mapped[date | None] = mapped_column(Date)
+    reached_site_visit: Mapped[date | None] = mapped_column(Date)
+    reached_signed: Mapped[date | None] = mapped_column(Date)
+    reached_under_construction: Mapped[date | None] = mapped_column(Date)
+    reached_in_production: Mapped[date | None] = mapped_column(Date)
+    reached_full_capacity: Mapped[date | None] = mapped_column(Date)
+    reached_on_hold: Mapped[date | None] = mapped_column(Date)
+    reached_lost: Mapped[date | None] = mapped_column(Date)
+
+    company = relationship("Company", foreign_keys=[company_id])
+    owner = relationship("User", foreign_keys=[owner_id])
+    first_contact = relationship("User", foreign_keys=[first_contact_id])
+
+    @property
+    def stage_dates(self) -> dict[str, date]:
+        """Stage key → the date it was first reached, for the stages reached so far."""
+        return {key: getattr(self, col) for key, col in REACHED.items() if getattr(self, col) is not None}
+
+    def __repr__(self) -> str:
+        return f"<Project {self.id} {self.name} {self.stage}>"
+
+
+class StageMove(db.Model):
+    """One move of a project between stages (the first row, from None, is its creation). Append-only."""
+
+    __tablename__ = "stage_move"
+    __table_args__ = (Index("ix_stage_move_project", "project_id", "at"), Index("ix_stage_move_at", "at", "to_stage"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    from_stage: Mapped[str | None] = mapped_column(String(30))
+    to_stage: Mapped[str] = mapped_column(String(30))
+    #: when it happened (an officer may log a signing a few days later: then the day given, at noon zone time)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: when it was recorded
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    #: why it was lost (moves to "lost" only)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    actor = relationship("User", foreign_keys=[actor_id])
+
+
+@audited("funds")
+class FundsEntry(TimestampMixin, db.Model):
+    """到位资金: money that arrived, on a day; a negative entry corrects an earlier one (the total never drops
+    below zero)."""
+
+    __tablename__ = "funds_entry"
+    __table_args__ = (Index("ix_funds_entry_project", "project_id", "received_on"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    received_on: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    note: Mapped[str] = mapped_column(String(300), default="")
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    @property
+    def name(self) -> str:  # the audit log's label
+        return f"{self.received_on} {self.amount}"
+
+
+class SavedView(TimestampMixin, db.Model):
+    """A user's named filter of a list (e.g. "my key projects in Dunhou"), stored as its query string."""
+
+    __tablename__ = "saved_view"
+    __table_args__ = (Index("ix_saved_view_user", "user_id", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    #: which list: "projects" (companies later)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(60))
+    query: Mapped[str] = mapped_column(String(1000), default="")

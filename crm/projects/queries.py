@@ -1,0 +1,273 @@
+"""Read paths of the pipeline: the filtered list, the board's columns and totals, a project's history."""
+from dataclasses import dataclass, fields
+from datetime import timedelta
+
+from sqlalchemy import Select, func, literal, or_, select
+from sqlalchemy.orm import joinedload, load_only
+
+from crm.audit.models import AuditEvent
+from crm.auth import access
+from crm.auth.models import User
+from crm.companies.models import Company
+from crm.companies.queries import search_condition
+from crm.core.text import escape_like
+from crm.core.timeutil import as_aware, utcnow
+from crm.extensions import db
+
+from . import stages
+from .models import FundsEntry, Project, StageMove
+
+SORTS = {
+    "updated": (Project.updated_at.desc(), Project.id.desc()),
+    "created": (Project.created_at.desc(), Project.id.desc()),
+    "name": (Project.name.asc(), Project.id.asc()),
+    "investment": (Project.planned_investment.desc(), Project.id.desc()),
+    "stage": (Project.stage.asc(), Project.id.desc()),
+    "stage_changed": (Project.stage_changed_at.asc(), Project.id.asc()),
+}
+DEFAULT_SORT = "updated"
+#: the board shows this many cards per column; "show more" fetches the next ones
+CARDS_PER_COLUMN = 20
+#: the list counts up to here, then says "more than 500" (see the company list)
+COUNT_CAP = 500
+
+
+def _int_arg(value) -> int | None:
+    value = str(value or "")
+    return int(value) if value.isascii() and value.isdigit() and 0 < int(value) <= 2**31 - 1 else None
+
+
+def _flag(value) -> bool:
+    return str(value or "").lower() in ("1", "true", "yes", "on", "y")
+
+
+@dataclass
+class ProjectFilters:
+    q: str = ""
+    #: one stage key, or "open" (the stages a deal is still worked in)
+    stage: str = ""
+    cluster: str = ""
+    park: str = ""
+    owner_id: int | None = None
+    team_id: int | None = None
+    key: bool = False
+    stale: bool = False
+    company_id: int | None = None
+    sort: str = DEFAULT_SORT
+
+    @classmethod
+    def from_args(cls, args) -> "ProjectFilters":
+        def arg(name: str, n: int = 50) -> str:
+            return (args.get(name) or "").replace("\x00", "")[:n]
+
+        stage = arg("stage", 30)
+        return cls(q=arg("q", 100).strip(), stage=stage if stage in stages.BY_KEY or stage == "open" else "",
+                   cluster=arg("cluster"), park=arg("park"), owner_id=_int_arg(args.get("owner_id")),
+                   team_id=_int_arg(args.get("team_id")), key=_flag(args.get("key")), stale=_flag(args.get("stale")),
+                   company_id=_int_arg(args.get("company_id")),
+                   sort=args.get("sort") if args.get("sort") in SORTS else DEFAULT_SORT)
+
+    def args(self, **override) -> dict:
+        """The filters as query arguments (for links that keep them), leaving out the empty ones."""
+        out = {}
+        for f in fields(self):
+            value = override.get(f.name, getattr(self, f.name))
+            if value in (None, "", False) or (f.name == "sort" and value == DEFAULT_SORT):
+                continue
+            out[f.name] = "1" if value is True else value
+        return out
+
+    @property
+    def active(self) -> bool:
+        return any(v for k, v in self.args().items() if k != "sort")
+
+
+def filtered(user: User, f: ProjectFilters, *, with_stage: bool = True) -> Select:
+    """The SELECT of projects the user may see that match the filters (no ordering or paging)."""
+    stmt = select(Project).where(access.project_scope(user))
+    if with_stage and f.stage == "open":
+        stmt = stmt.where(Project.stage.in_(stages.OPEN))
+    elif with_stage and f.stage:
+        stmt = stmt.where(Project.stage == f.stage)
+    if f.cluster:
+        stmt = stmt.where(Project.cluster == f.cluster)
+    if f.park == "none":  # the park is not decided yet
+        stmt = stmt.where(Project.park.is_(None))
+    elif f.park:
+        stmt = stmt.where(Project.park == f.park)
+    if f.owner_id:
+        stmt = stmt.where(Project.owner_id == f.owner_id)
+    if f.team_id:
+        stmt = stmt.where(Project.owner_id.in_(select(User.id).where(User.team_id == f.team_id)))
+    if f.key:
+        stmt = stmt.where(Project.key_project.is_(True))
+    if f.company_id:
+        stmt = stmt.where(Project.company_id == f.company_id)
+    if f.stale:
+        from .services import stale_days
+
+        stmt = stmt.where(Project.last_activity_at < utcnow() - timedelta(days=stale_days()),
+                          Project.stage.not_in(("full_capacity", "lost")))
+    if f.q:
+        # the project's own name, or its company's (names, pinyin, USCC, contacts: the company search)
+        by_company = select(Company.id).where(*search_condition(f.q))
+        like = f"%{escape_like(f.q)}%"
+        stmt = stmt.where(or_(Project.company_id.in_(by_company), Project.name.like(like, escape="\\"),
+                              Project.code_name.like(like, escape="\\")))
+    return stmt
+
+
+def count(stmt, *, cap: int | None = None) -> int:
+    inner = stmt.with_only_columns(literal(1)).order_by(None)
+    if cap is not None:
+        inner = inner.limit(cap + 1)
+    return db.session.scalar(select(func.count()).select_from(inner.subquery()))
+
+
+#: what a list row or a card shows
+ROW_COLUMNS = (Project.id, Project.name, Project.company_id, Project.cluster, Project.park, Project.stage,
+               Project.planned_investment, Project.fixed_asset_investment, Project.funds_in_place, Project.owner_id,
+               Project.first_contact_id, Project.key_project, Project.confidential, Project.code_name,
+               Project.stage_changed_at, Project.last_activity_at, Project.updated_at, Project.version)
+
+
+def _load(ids: list[int], columns=ROW_COLUMNS) -> list[Project]:
+    """The rows for a page of ids, in that order, with owner and company names (three statements in all)."""
+    if not ids:
+        return []
+    rows = db.session.scalars(select(Project).options(
+        load_only(*columns),
+        joinedload(Project.owner).load_only(User.name, User.team_id),
+        joinedload(Project.company).load_only(Company.name, Company.owner_id),
+    ).where(Project.id.in_(ids))).all()
+    position = {project_id: i for i, project_id in enumerate(ids)}
+    return sorted(rows, key=lambda p: position[p.id])
+
+
+def project_page(user: User, f: ProjectFilters, *, page: int = 1, per_page: int = 50,
+                 count_cap: int | None = None) -> tuple[list[Project], int]:
+    stmt = filtered(user, f)
+    ids = list(db.session.scalars(stmt.with_only_columns(Project.id).order_by(*SORTS[f.sort])
+                                  .limit(per_page).offset((page - 1) * per_page)))
+    return _load(ids), count(stmt, cap=count_cap)
+
+
+# --- the board -------------------------------------------------------------------------------------------------------
+
+BOARD_ORDER = (Project.key_project.desc(), Project.stage_changed_at.desc(), Project.id.desc())
+
+
+@dataclass
+class Column:
+    stage: stages.Stage
+    count: int
+    #: planned investment in the column, 万元
+    total: object
+    cards: list
+
+
+def board_stages(f: ProjectFilters) -> list[stages.Stage]:
+    if f.stage == "open":
+        return [stages.BY_KEY[k] for k in stages.OPEN]
+    if f.stage:
+        return [stages.BY_KEY[f.stage]]
+    return list(stages.STAGES)
+
+
+def column_cards(user: User, f: ProjectFilters, stage: str, *, offset: int = 0,
+                 limit: int = CARDS_PER_COLUMN) -> list[Project]:
+    """One column's cards in board order: key projects first, then the latest arrivals."""
+    stmt = filtered(user, f, with_stage=False).where(Project.stage == stage)
+    ids = list(db.session.scalars(stmt.with_only_columns(Project.id).order_by(*BOARD_ORDER)
+                                  .limit(limit).offset(offset)))
+    return _load(ids)
+
+
+def board(user: User, f: ProjectFilters) -> list[Column]:
+    """Every column with its count and planned-investment total (one GROUP BY) and its first cards."""
+    shown = board_stages(f)
+    stmt = filtered(user, f, with_stage=False).where(Project.stage.in_([s.key for s in shown]))
+    totals = {stage: (n, total) for stage, n, total in db.session.execute(
+        stmt.with_only_columns(Project.stage, func.count(), func.coalesce(func.sum(Project.planned_investment), 0))
+        .group_by(Project.stage))}
+    columns = []
+    for stage in shown:
+        n, total = totals.get(stage.key, (0, 0))
+        cards = column_cards(user, f, stage.key) if n else []
+        columns.append(Column(stage, n, total, cards))
+    return columns
+
+
+def column_total(user: User, f: ProjectFilters, stage: str) -> tuple[int, object]:
+    stmt = filtered(user, f, with_stage=False).where(Project.stage == stage)
+    row = db.session.execute(stmt.with_only_columns(
+        func.count(), func.coalesce(func.sum(Project.planned_investment), 0))).one()
+    return row[0], row[1]
+
+
+# --- who may see the company behind a project ------------------------------------------------------------------------
+
+def visible_company_ids(user: User, projects: list[Project]) -> set[int]:
+    """Of these projects' companies, the ones the user may open (a confidential project shows its code name to
+    everyone else)."""
+    ids = {p.company_id for p in projects}
+    if not ids:
+        return set()
+    return set(db.session.scalars(select(Company.id).where(Company.id.in_(ids), access.company_scope(user))))
+
+
+def shown_name(project: Project, company_ids: set[int]) -> str:
+    """The company's name, or the code name for a confidential project whose company the viewer may not see."""
+    if project.confidential and project.company_id not in company_ids:
+        return project.code_name or f"#{project.id}"
+    return project.company.name if project.company else ""
+
+
+# --- a project's page ------------------------------------------------------------------------------------------------
+
+def moves(project_id: int) -> list[StageMove]:
+    """The stage path, oldest first."""
+    return list(db.session.scalars(select(StageMove).options(joinedload(StageMove.actor))
+                                   .where(StageMove.project_id == project_id)
+                                   .order_by(StageMove.at, StageMove.id)))
+
+
+def funds(project_id: int) -> list[FundsEntry]:
+    return list(db.session.scalars(select(FundsEntry).where(FundsEntry.project_id == project_id)
+                                   .order_by(FundsEntry.received_on.desc(), FundsEntry.id.desc())))
+
+
+#: audited fields that the stage path already shows
+STAGE_FIELDS = {"stage", "stage_changed_at", "lost_reason", "funds_in_place", *(f"reached_{k}" for k in stages.KEYS)}
+
+
+def changes(project_id: int, *, limit: int = 200) -> list[AuditEvent]:
+    """Audited changes of the project and its funds entries, newest first."""
+    entry_ids = list(db.session.scalars(select(FundsEntry.id).where(FundsEntry.project_id == project_id)))
+    about = (AuditEvent.object_type == "project") & (AuditEvent.object_id == project_id)
+    if entry_ids:
+        about = or_(about, (AuditEvent.object_type == "funds") & AuditEvent.object_id.in_(entry_ids))
+    return list(db.session.scalars(select(AuditEvent).options(joinedload(AuditEvent.actor)).where(about)
+                                   .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)))
+
+
+def history(project_id: int) -> list[dict]:
+    """Stage moves and audited changes in one list, newest first (the API's /history and the project page)."""
+    items = []
+    for m in moves(project_id):
+        items.append({"kind": "stage", "at": m.at, "actor": m.actor, "from_stage": m.from_stage,
+                      "to_stage": m.to_stage, "note": m.note, "reason": m.reason, "id": m.id})
+    for e in changes(project_id):
+        shown = {k: v for k, v in (e.changes or {}).items() if k not in STAGE_FIELDS}
+        if e.action == "update" and not shown:
+            continue  # a stage move's own update: the move above says it
+        items.append({"kind": "change", "at": e.at, "actor": e.actor, "action": e.action,
+                      "object_type": e.object_type, "changes": shown, "label": e.label, "id": e.id})
+    items.sort(key=lambda i: (as_aware(i["at"]), i["kind"] == "stage", i["id"]), reverse=True)
+    return items
+
+
+def company_projects(user: User, company_id: int) -> list[Project]:
+    return list(db.session.scalars(select(Project).options(joinedload(Project.owner))
+                                   .where(Project.company_id == company_id, access.project_scope(user))
+                                   .order_by(Project.updated_at.desc())))

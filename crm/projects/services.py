@@ -1,0 +1,492 @@
+"""The pipeline's rules: create and edit projects, move them between stages (one at a time or in bulk), funds in
+place, reassignment, saved list views. Pages, the API, the CLI and the worker all come through here."""
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from urllib.parse import parse_qsl, urlencode
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.orm.exc import StaleDataError
+
+from crm.audit import services as audit
+from crm.auth import access
+from crm.auth.models import Role, User
+from crm.companies import services as companies
+from crm.companies.models import Company
+from crm.core import fields as rules
+from crm.core.text import clean_text
+from crm.core.timeutil import as_aware, today_in_zone, utcnow, zone
+from crm.errors import Conflict, Forbidden, Invalid, NotFound
+from crm.extensions import db
+from crm.reference import services as reference
+
+from . import stages
+from .models import REACHED, FundsEntry, Project, SavedView, StageMove
+
+PROJECT_FIELDS: dict[str, rules.Field] = {
+    "company_id": rules.Integer(required=True, minimum=1, maximum=2**31 - 1),
+    "name": rules.Text(required=True, max_length=200),
+    "cluster": rules.Ref(kind="cluster"),
+    "park": rules.Ref(kind="park"),
+    "planned_investment": rules.Money(),
+    "fixed_asset_investment": rules.Money(),
+    "expected_output": rules.Money(),
+    "expected_tax": rules.Money(),
+    "jobs": rules.Integer(maximum=1_000_000),
+    "land_mu": rules.Money(unit="mu", maximum=Decimal("1000000")),
+    "description": rules.Text(max_length=5000, multiline=True),
+    "source": rules.Ref(kind="source"),
+    "key_project": rules.Boolean(),
+    "confidential": rules.Boolean(),
+    "code_name": rules.Text(max_length=100),
+    "planned_start": rules.Date(),
+    "planned_production": rules.Date(),
+    "notes": rules.Text(max_length=5000, multiline=True),
+}
+#: fields a PATCH may not send (they change through their own actions)
+MANAGED_FIELDS = ("stage", "lost_reason", "stage_dates", "funds_in_place", "owner_id", "first_contact_id")
+FUNDS_FIELDS: dict[str, rules.Field] = {
+    "received_on": rules.Date(required=True),
+    "amount": rules.Money(required=True, signed=True),
+    "note": rules.Text(max_length=300),
+}
+_REF_FIELDS = {"cluster": "cluster", "park": "park", "source": "source"}
+#: the settings this feature reads (see crm.reference.services.SETTINGS)
+STALE_SETTING = "stale_days"
+
+
+def _invalid(errors: dict) -> Invalid:
+    return Invalid(str(_l("Please correct the marked fields.")), errors)
+
+
+def _stale() -> Conflict:
+    return Conflict(str(_l("This project was changed by someone else since you opened it. "
+                           "Reload to see the changes; your input was not saved.")))
+
+
+def stale_days() -> int:
+    return int(reference.get_setting(STALE_SETTING))
+
+
+def is_stale(project: Project, *, now: datetime | None = None, days: int | None = None) -> bool:
+    """No activity for `stale_days` (a setting); finished and lost projects are never stale."""
+    if project.stage in ("full_capacity", "lost"):
+        return False
+    now = now or utcnow()
+    return as_aware(project.last_activity_at) < now - timedelta(days=days if days is not None else stale_days())
+
+
+def days_in_stage(project: Project, *, today: date | None = None) -> int:
+    today = today or today_in_zone()
+    return max(0, (today - as_aware(project.stage_changed_at).astimezone(zone()).date()).days)
+
+
+# --- validation ------------------------------------------------------------------------------------------------------
+
+def _cross_checks(values: dict, errors: dict, current: Project | None = None) -> None:
+    """Rules across fields: fixed-asset ≤ planned, planned dates in order, a code name for a confidential project."""
+    def now_value(key):
+        return values[key] if key in values else getattr(current, key, None)
+
+    planned, fixed = now_value("planned_investment"), now_value("fixed_asset_investment")
+    if planned is not None and fixed is not None and fixed > planned and "fixed_asset_investment" not in errors:
+        errors["fixed_asset_investment"] = [str(_l("The fixed-asset investment cannot exceed the planned "
+                                                   "investment."))]
+    start, production = now_value("planned_start"), now_value("planned_production")
+    if start and production and production < start and "planned_production" not in errors:
+        errors["planned_production"] = [str(_l("Production cannot start before construction."))]
+    if now_value("confidential") and not now_value("code_name") and "code_name" not in errors:
+        errors["code_name"] = [str(_l("A confidential project needs a code name."))]
+
+
+def _check_refs(values: dict, errors: dict, current: Project | None = None) -> None:
+    for name, kind in _REF_FIELDS.items():
+        if name in values:
+            reference.check_key(errors, name, kind, values[name], current=getattr(current, name, None))
+
+
+def _staff_user(user_id, field: str, errors: dict) -> User | None:
+    if isinstance(user_id, bool) or not isinstance(user_id, int):
+        try:
+            user_id = int(str(user_id))
+        except ValueError:
+            errors[field] = [str(_l("Choose an active officer."))]
+            return None
+    user = db.session.get(User, user_id) if 0 < user_id <= 2**31 - 1 else None
+    if user is None or not user.is_active_user or user.role not in (Role.OFFICER.value, Role.MANAGER.value):
+        errors[field] = [str(_l("Choose an active officer."))]
+        return None
+    return user
+
+
+def _company_for(company_id, actor: User, errors: dict) -> Company | None:
+    if "company_id" in errors or company_id is None:
+        return None
+    company = db.session.scalar(select(Company).where(Company.id == company_id, access.company_scope(actor)))
+    if company is None:
+        errors["company_id"] = [str(_l("Choose a company from the book."))]
+    return company
+
+
+# --- create, edit, delete --------------------------------------------------------------------------------------------
+
+def _record_move(project: Project, from_stage: str | None, to_stage: str, *, actor: User, at: datetime,
+                 note: str = "", reason: str = "") -> StageMove:
+    move = StageMove(project_id=project.id, from_stage=from_stage, to_stage=to_stage, at=at, recorded_at=utcnow(),
+                     actor_id=actor.id, note=note, reason=reason)
+    day = as_aware(at).astimezone(zone()).date()
+    column = REACHED[to_stage]
+    if getattr(project, column) is None:
+        setattr(project, column, day)
+    project.stage, project.stage_changed_at = to_stage, at
+    project.lost_reason = reason if to_stage == "lost" else ""
+    db.session.add(move)
+    return move
+
+
+def create_project(data: dict, *, actor: User, owner_id=None, first_contact_id=None, stage: str = "lead",
+                   lost_reason: str = "", new_company: dict | None = None) -> Project:
+    """Create a project at `stage` (lead unless said), owned by the actor unless a manager names another officer.
+
+    With `new_company` (the fields of a company, as companies.create_company takes them) the company is created in
+    the same unit of work, so a project that fails its checks leaves no company behind.
+    """
+    if actor.role not in (Role.OFFICER.value, Role.MANAGER.value, Role.ADMIN.value):
+        raise Forbidden(str(_l("Your role cannot create projects.")))
+    audit.set_actor(actor)
+    spec = dict(PROJECT_FIELDS)
+    if new_company is not None:
+        spec["company_id"] = rules.Integer(minimum=1, maximum=2**31 - 1)
+    result = rules.clean(spec, data)
+    errors, values = dict(result.errors), result.values
+    _check_refs(values, errors)
+    _cross_checks(values, errors)
+    problems = stages.move_problems(None, stage, lost_reason)
+    errors.update({("lost_reason" if k == "reason" else k): v for k, v in problems.items()})
+    company = None if new_company is not None else _company_for(values.get("company_id"), actor, errors)
+    owner = actor
+    if owner_id not in (None, "", "self") and owner_id != actor.id:
+        if not access.is_manager(actor):
+            raise Forbidden(str(_l("Only a manager can give a project to another officer.")))
+        owner = _staff_user(owner_id, "owner_id", errors)
+    elif actor.role == Role.ADMIN.value:
+        errors["owner_id"] = [str(_l("Choose the officer responsible for the project."))]
+    first_contact = actor if actor.role != Role.ADMIN.value else owner
+    if first_contact_id not in (None, "", "self"):
+        first_contact = _staff_user(first_contact_id, "first_contact_id", errors)
+    if errors:
+        raise _invalid(errors)
+    if new_company is not None:
+        company = companies.create_company(new_company, actor=actor, commit=False)
+    values["company_id"] = company.id
+    now = utcnow()
+    reason = clean_text(lost_reason, 2000) if stage == "lost" else ""
+    project = Project(**values, owner_id=owner.id, first_contact_id=first_contact.id if first_contact else None,
+                      stage=stage, stage_changed_at=now, last_activity_at=now, funds_in_place=Decimal("0"),
+                      lost_reason=reason, **{REACHED[stage]: now.astimezone(zone()).date()})
+    db.session.add(project)
+    db.session.flush()  # written once: version 1
+    db.session.add(StageMove(project_id=project.id, from_stage=None, to_stage=stage, at=now, recorded_at=now,
+                             actor_id=actor.id, reason=reason))
+    company.last_activity_at = now
+    db.session.commit()
+    return project
+
+
+def update_project(project_id: int, data: dict, *, actor: User, version) -> Project:
+    """Change the given fields (a PATCH). Stage, owner and funds change through their own actions."""
+    audit.set_actor(actor)
+    project = access.visible_project(project_id, actor)
+    access.require_edit_project(actor, project)
+    sent_managed = [k for k in MANAGED_FIELDS if k in data and k != "first_contact_id"]
+    if sent_managed:
+        raise _invalid({k: [str(_l("Change this through its own action (stage move, reassign, funds)."))]
+                        for k in sent_managed})
+    _check_version(project, version)
+    result = rules.clean(PROJECT_FIELDS, data, partial=True)
+    errors, values = dict(result.errors), result.values
+    _check_refs(values, errors, project)
+    _cross_checks(values, errors, project)
+    if "company_id" in values and values["company_id"] != project.company_id:
+        _company_for(values["company_id"], actor, errors)
+    if "first_contact_id" in data and data["first_contact_id"] != project.first_contact_id:
+        if not access.is_manager(actor):
+            raise Forbidden(str(_l("Only a manager can change who made first contact.")))
+        user = _staff_user(data["first_contact_id"], "first_contact_id", errors)
+        if user is not None:
+            values["first_contact_id"] = user.id
+    if errors:
+        raise _invalid(errors)
+    for key, value in values.items():
+        setattr(project, key, value)
+    project.last_activity_at = utcnow()
+    _commit_versioned()
+    return project
+
+
+def _check_version(record, version) -> None:
+    if not isinstance(version, int) or isinstance(version, bool) or version != record.version:
+        raise _stale()
+
+
+def _commit_versioned() -> None:
+    """Commit; an UPDATE that found the row at another version (someone committed in between) is a 409."""
+    try:
+        db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise _stale() from None
+
+
+def delete_project(project_id: int, *, actor: User, version=None) -> None:
+    audit.set_actor(actor)
+    project = access.visible_project(project_id, actor)
+    access.require_edit_project(actor, project)
+    if version is not None:
+        _check_version(project, version)
+    project.deleted_at, project.deleted_by_id = utcnow(), actor.id
+    _commit_versioned()
+
+
+def reassign_project(project_id: int, owner_id, *, actor: User, version) -> Project:
+    """A manager hands a project to another officer; the first-contact credit stays where it was."""
+    if not access.is_manager(actor):
+        raise Forbidden(str(_l("Only a manager can reassign projects.")))
+    audit.set_actor(actor)
+    project = access.visible_project(project_id, actor)
+    _check_version(project, version)
+    errors: dict = {}
+    owner = _staff_user(owner_id, "owner_id", errors)
+    if errors:
+        raise _invalid(errors)
+    project.owner_id = owner.id
+    project.last_activity_at = utcnow()
+    _commit_versioned()
+    return project
+
+
+# --- stage moves -----------------------------------------------------------------------------------------------------
+
+def _move_time(on: date | None, project: Project) -> datetime:
+    """When the move happened: now, or noon (zone time) of a past day given by the user, never before the last move
+    and never in the future."""
+    now = utcnow()
+    if on is None:
+        return now
+    today = today_in_zone()
+    if on > today:
+        raise _invalid({"date": [str(_l("The date cannot be in the future."))]})
+    last = as_aware(project.stage_changed_at).astimezone(zone()).date()
+    if on < last:
+        raise _invalid({"date": [str(_l("The date cannot be before the project's last move (%(d)s).",
+                                        d=last.isoformat()))]})
+    if on == today:
+        return now
+    return datetime.combine(on, time(12, 0), tzinfo=zone())
+
+
+def move_stage(project_id: int, to_stage, *, actor: User, version, note: str = "", reason: str = "",
+               on=None) -> Project:
+    """Move a project to another stage and record the move (who, when, from, to, note).
+
+    Any stage may follow any other; "lost" needs a reason; the version read must still be current, and the UPDATE
+    itself carries `WHERE version = :read` (the ORM's version counter), so of two racing moves exactly one applies
+    and the other gets 409 (DI-3).
+    """
+    audit.set_actor(actor)
+    project = access.visible_project(project_id, actor)
+    access.require_edit_project(actor, project)
+    note, reason = clean_text(note, 2000), clean_text(reason, 2000)
+    problems = stages.move_problems(project.stage, to_stage, reason)
+    if problems:
+        raise _invalid(problems)
+    try:
+        on = rules.Date().parse(on)
+    except rules.FieldError as exc:
+        raise _invalid({"date": [str(exc.args[0])]}) from None
+    _check_version(project, version)
+    at = _move_time(on, project)
+    _record_move(project, project.stage, to_stage, actor=actor, at=at, note=note, reason=reason)
+    project.last_activity_at = utcnow()
+    _commit_versioned()
+    return project
+
+
+@dataclass
+class BulkResult:
+    moved: list[int] = field(default_factory=list)
+    #: changed by someone else since the list was read: left as they are
+    conflicts: list[int] = field(default_factory=list)
+    #: not visible, not editable, or the move is not allowed (e.g. already there)
+    skipped: dict[int, str] = field(default_factory=dict)
+
+
+def bulk_move(items: list[tuple[int, int]], to_stage, *, actor: User, note: str = "", reason: str = "") -> BulkResult:
+    """Move many projects (each given with the version the user saw) in one transaction.
+
+    Each row is updated only if it is still at that version (DI-2: a bulk path cannot rely on the ORM's counter for
+    a multi-row UPDATE, so it goes row by row with the counter on); rows changed meanwhile are reported as conflicts
+    and left alone, so an officer's concurrent edit is never silently overwritten.
+    """
+    audit.set_actor(actor)
+    note, reason = clean_text(note, 2000), clean_text(reason, 2000)
+    problems = stages.move_problems(None, to_stage, reason)
+    if problems:
+        raise _invalid(problems)
+    if not items:
+        raise _invalid({"ids": [str(_l("Choose at least one project."))]})
+    if len(items) > 500:
+        raise _invalid({"ids": [str(_l("At most %(n)d projects at once.", n=500))]})
+    result = BulkResult()
+    now = utcnow()
+    for project_id, version in items:
+        project = db.session.scalar(select(Project).where(Project.id == project_id, access.project_scope(actor)))
+        if project is None:
+            result.skipped[project_id] = str(_l("not found"))
+            continue
+        if not access.can_edit_project(actor, project):
+            result.skipped[project_id] = str(_l("not yours to change"))
+            continue
+        if project.version != version:
+            result.conflicts.append(project_id)
+            continue
+        if project.stage == to_stage:
+            result.skipped[project_id] = str(_l("already there"))
+            continue
+        savepoint = db.session.begin_nested()
+        try:
+            _record_move(project, project.stage, to_stage, actor=actor, at=now, note=note, reason=reason)
+            project.last_activity_at = now
+            db.session.flush()
+        except StaleDataError:
+            savepoint.rollback()
+            result.conflicts.append(project_id)
+            continue
+        savepoint.commit()
+        result.moved.append(project_id)
+    db.session.commit()
+    return result
+
+
+def bulk_reassign(items: list[tuple[int, int]], owner_id, *, actor: User) -> BulkResult:
+    """A manager hands many projects to one officer, with the same per-row version check as bulk_move."""
+    if not access.is_manager(actor):
+        raise Forbidden(str(_l("Only a manager can reassign projects.")))
+    audit.set_actor(actor)
+    errors: dict = {}
+    owner = _staff_user(owner_id, "owner_id", errors)
+    if errors:
+        raise _invalid(errors)
+    if not items or len(items) > 500:
+        raise _invalid({"ids": [str(_l("Choose from 1 to %(n)d projects.", n=500))]})
+    result = BulkResult()
+    for project_id, version in items:
+        project = db.session.scalar(select(Project).where(Project.id == project_id, access.project_scope(actor)))
+        if project is None:
+            result.skipped[project_id] = str(_l("not found"))
+            continue
+        if project.version != version:
+            result.conflicts.append(project_id)
+            continue
+        savepoint = db.session.begin_nested()
+        try:
+            project.owner_id = owner.id
+            project.last_activity_at = utcnow()
+            db.session.flush()
+        except StaleDataError:
+            savepoint.rollback()
+            result.conflicts.append(project_id)
+            continue
+        savepoint.commit()
+        result.moved.append(project_id)
+    db.session.commit()
+    return result
+
+
+# --- funds in place --------------------------------------------------------------------------------------------------
+
+def add_funds(project_id: int, data: dict, *, actor: User) -> FundsEntry:
+    """Record money that arrived; a negative entry corrects an earlier one, but the total never drops below zero."""
+    audit.set_actor(actor)
+    project = access.visible_project(project_id, actor)
+    access.require_edit_project(actor, project)
+    result = rules.clean(FUNDS_FIELDS, data)
+    errors, values = dict(result.errors), result.values
+    if values.get("received_on") and values["received_on"] > today_in_zone():
+        errors["received_on"] = [str(_l("The date cannot be in the future."))]
+    if values.get("amount") is not None and values["amount"] == 0:
+        errors["amount"] = [str(_l("Enter an amount other than zero."))]
+    if errors:
+        raise _invalid(errors)
+    # the total is re-read under the row's version counter: two entries at once cannot both pass the check
+    total = db.session.scalar(select(func.coalesce(func.sum(FundsEntry.amount), 0))
+                              .where(FundsEntry.project_id == project.id))
+    new_total = Decimal(total) + values["amount"]
+    if new_total < 0:
+        raise _invalid({"amount": [str(_l("Funds in place cannot fall below zero (now %(total)s).",
+                                          total=f"{Decimal(total):,.2f}"))]})
+    entry = FundsEntry(project_id=project.id, actor_id=actor.id, **values)
+    db.session.add(entry)
+    project.funds_in_place = new_total
+    project.last_activity_at = utcnow()
+    _commit_versioned()
+    return entry
+
+
+def delete_funds(entry_id: int, *, actor: User) -> Project:
+    audit.set_actor(actor)
+    entry = db.session.get(FundsEntry, entry_id)
+    if entry is None:
+        raise NotFound("No such entry.")
+    project = access.visible_project(entry.project_id, actor)
+    access.require_edit_project(actor, project)
+    total = db.session.scalar(select(func.coalesce(func.sum(FundsEntry.amount), 0))
+                              .where(FundsEntry.project_id == project.id, FundsEntry.id != entry.id))
+    if Decimal(total) < 0:
+        raise Conflict(str(_l("Removing this entry would leave the funds in place below zero.")))
+    db.session.delete(entry)
+    project.funds_in_place = Decimal(total)
+    project.last_activity_at = utcnow()
+    _commit_versioned()
+    return project
+
+
+# --- saved views -----------------------------------------------------------------------------------------------------
+
+#: the list filters a saved view may hold (anything else in the query string is dropped)
+VIEW_KEYS = ("q", "stage", "cluster", "park", "owner_id", "team_id", "key", "confidential", "stale", "sort")
+
+
+def clean_query(query: str) -> str:
+    pairs = [(k, v[:100]) for k, v in parse_qsl(query or "", keep_blank_values=False) if k in VIEW_KEYS]
+    return urlencode(pairs[:20])
+
+
+def saved_views(user: User, kind: str = "projects") -> list[SavedView]:
+    return list(db.session.scalars(select(SavedView).where(SavedView.user_id == user.id, SavedView.kind == kind)
+                                   .order_by(SavedView.name)))
+
+
+def save_view(name: str, query: str, *, actor: User, kind: str = "projects") -> SavedView:
+    name = clean_text(name, 60)
+    if not name or len(name) > 60:
+        raise _invalid({"name": [str(_l("Name the view (at most 60 characters)."))]})
+    if len(saved_views(actor, kind)) >= 30:
+        raise _invalid({"name": [str(_l("You have 30 saved views: delete one first."))]})
+    view = db.session.scalar(select(SavedView).where(SavedView.user_id == actor.id, SavedView.kind == kind,
+                                                     SavedView.name == name))
+    if view is None:
+        view = SavedView(user_id=actor.id, kind=kind, name=name)
+        db.session.add(view)
+    view.query = clean_query(query)
+    db.session.commit()
+    return view
+
+
+def delete_view(view_id: int, *, actor: User) -> None:
+    view = db.session.get(SavedView, view_id)
+    if view is None or view.user_id != actor.id:
+        raise NotFound("No such view.")
+    db.session.delete(view)
+    db.session.commit()
