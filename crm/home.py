@@ -10,6 +10,8 @@ from crm.auth import access
 from crm.companies.models import Company
 from crm.core.timeutil import utcnow
 from crm.extensions import db
+from crm.projects import queries as project_queries
+from crm.projects import stages
 
 bp = Blueprint("home", __name__)
 
@@ -36,9 +38,11 @@ def index():
     recent = list(db.session.scalars(
         select(Company).where(scope, Company.owner_id == me.id).order_by(Company.updated_at.desc()).limit(8)))
     activity = list(db.session.scalars(
-        select(AuditEvent).where(AuditEvent.actor_id == me.id, AuditEvent.object_type.in_(("company", "contact")))
+        select(AuditEvent).where(AuditEvent.actor_id == me.id,
+                                 AuditEvent.object_type.in_(("company", "contact", "project")))
         .order_by(AuditEvent.at.desc()).limit(10)))
-    return render_template("home/index.html", stats=stats, recent=recent, activity=activity)
+    return render_template("home/index.html", stats=stats, recent=recent, activity=activity,
+                           pipeline=project_queries.my_pipeline(me), stages=stages.STAGES)
 
 
 @bp.route("/healthz")

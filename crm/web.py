@@ -154,6 +154,7 @@ ACTION_LABELS = {
     "export": _l("Exported"), "password_changed": _l("Password changed"), "password_reset": _l("Password reset"),
     "sessions_terminated": _l("Sessions ended"), "token_revoked": _l("API token revoked"),
     "authz_denied": _l("Access denied"), "uscc_override": _l("Legacy credit code accepted"),
+    "funds_removed": _l("Funds entry removed"),
 }
 FIELD_LABELS = {
     "name": _l("Name"), "short_name": _l("Short name"), "uscc": _l("Unified social credit code"),
@@ -165,6 +166,17 @@ FIELD_LABELS = {
     "email": _l("E-mail"), "wechat": _l("WeChat"), "company_id": _l("Company"), "deleted_at": _l("Deleted"),
     "deleted_by_id": _l("Deleted by"), "role": _l("Role"), "team_id": _l("Team"), "is_active_user": _l("Active"),
     "locale": _l("Language"), "department": _l("Department"), "password_changed_at": _l("Password changed"),
+    # projects
+    "park": _l("Park"), "planned_investment": _l("Planned investment (10,000 yuan)"),
+    "fixed_asset_investment": _l("Fixed-asset investment (10,000 yuan)"),
+    "expected_output": _l("Expected annual output (10,000 yuan)"),
+    "expected_tax": _l("Expected annual tax (10,000 yuan)"), "jobs": _l("Jobs"), "land_mu": _l("Land (mu)"),
+    "description": _l("Project content"), "first_contact_id": _l("First contact"), "key_project": _l("Key project"),
+    "confidential": _l("Confidential"), "code_name": _l("Code name"), "planned_start": _l("Planned construction start"),
+    "planned_production": _l("Planned production start"), "stage": _l("Stage"), "lost_reason": _l("Reason lost"),
+    "funds_in_place": _l("Funds in place (10,000 yuan)"), "event_id": _l("Event"),
+    "received_on": _l("Received on"), "amount": _l("Amount (10,000 yuan)"), "note": _l("Note"),
+    "project_id": _l("Project"),
 }
 
 
@@ -174,7 +186,9 @@ STATUS_LABELS = {"prospect": _l("Prospect"), "resident": _l("Resident"), "inacti
 REF_FIELDS = {"cluster": "cluster", "origin_city": "city", "source": "source", "park": "park",
               "department": "department"}
 #: fields not worth showing in a timeline
-HIDDEN_CHANGES = {"company_id", "deleted_by_id", "claimed_at"}
+HIDDEN_CHANGES = {"company_id", "deleted_by_id", "claimed_at", "project_id", "actor_id", "stage_changed_at",
+                  *(f"reached_{k}" for k in ("lead", "negotiating", "site_visit", "signed", "under_construction",
+                                             "in_production", "full_capacity", "on_hold", "lost"))}
 
 
 def change_value(key: str, value):
@@ -198,7 +212,11 @@ def change_value(key: str, value):
         return STATUS_LABELS.get(value, value)
     if key == "role":
         return ROLE_LABELS.get(value, value)
-    if key in ("owner_id", "actor_id") and isinstance(value, int):
+    if key == "stage":
+        from crm.projects.stages import BY_KEY
+
+        return BY_KEY[value].label if value in BY_KEY else value
+    if key in ("owner_id", "actor_id", "first_contact_id") and isinstance(value, int):
         from crm.auth.models import User
         from crm.extensions import db
 

@@ -4,6 +4,8 @@ A test compares the paths here with the app's URL map, so a route cannot be adde
 """
 from crm.companies.services import COMPANY_FIELDS, CONTACT_FIELDS
 from crm.core.fields import schema
+from crm.projects.services import FUNDS_FIELDS, PROJECT_FIELDS
+from crm.projects.stages import KEYS as STAGE_KEYS
 
 from . import bp
 
@@ -130,6 +132,7 @@ def document() -> dict:
             "delete": {"summary": "Soft-delete a contact", "parameters": [_version_query()],
                        "responses": {**_ok(204, None, "Deleted"), **_errors(401, 403, 404, 409)}},
         },
+        **_project_paths(),
         "/api/v1/meta": {
             "get": {"summary": "Reference lists", "responses": {**_ok(200, {"type": "object", "additionalProperties": {
                 "type": "array", "items": {"$ref": "#/components/schemas/RefItem"}}}), **_errors(401)}},
@@ -164,7 +167,155 @@ def document() -> dict:
                 "ContactInput": schema(CONTACT_FIELDS),
                 "Contact": _record(CONTACT_FIELDS, {"company_id": {"type": "integer"},
                                                     "masked": {"type": "boolean"}}),
+                **_project_schemas(),
             },
+        },
+    }
+
+
+# --- projects --------------------------------------------------------------------------------------------------------
+
+_STAGE = {"type": "string", "enum": list(STAGE_KEYS)}
+_USER_ID = {"type": "integer", "nullable": True, "minimum": 1}
+
+
+def _project_schemas() -> dict:
+    project_in = schema(PROJECT_FIELDS)
+    project_in["required"] = ["name"]
+    project_in["properties"].update({
+        "company_id": {**project_in["properties"]["company_id"],
+                       "description": "an existing company you may see; required unless `company` is sent"},
+        "company": {**schema(COMPANY_FIELDS), "description": "a new company, created with the project (instead of "
+                                                             "company_id); its errors are named company.<field>"},
+        "owner_id": {**_USER_ID, "description": "managers only: the officer responsible (default: you)"},
+        "first_contact_id": {**_USER_ID, "description": "the officer who made first contact (default: you)"},
+        "stage": {**_STAGE, "description": "the stage it starts at (default lead)"},
+        "lost_reason": {"type": "string", "description": "required when stage is lost"},
+    })
+    project_patch = {"type": "object", "required": ["version"], "properties": {
+        "version": {"type": "integer"}, **schema(PROJECT_FIELDS)["properties"],
+        "first_contact_id": {**_USER_ID, "description": "managers only"}},
+        "description": "stage, lost_reason, stage_dates, funds_in_place and owner_id are refused (422): they change "
+                       "through /stage, /owner and /funds"}
+    date = {"type": "string", "format": "date"}
+    history_item = {"type": "object", "properties": {
+        "kind": {"type": "string", "enum": ["stage", "change"]}, "at": {"type": "string", "format": "date-time"},
+        "actor_id": {"type": "integer", "nullable": True}, "actor_name": {"type": "string", "nullable": True},
+        "from_stage": {**_STAGE, "nullable": True, "description": "stage items; null for the creation"},
+        "to_stage": {**_STAGE, "description": "stage items"}, "note": {"type": "string", "description": "stage items"},
+        "reason": {"type": "string", "description": "stage items"},
+        "action": {"type": "string", "description": "change items: create, update, delete, ..."},
+        "object_type": {"type": "string", "description": "change items: project or funds"},
+        "changes": {"type": "object", "description": "change items: field → [old, new]",
+                    "additionalProperties": {"type": "array", "items": {}}}}}
+    funds_entry = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"}, "project_id": {"type": "integer"},
+        **schema(FUNDS_FIELDS)["properties"], "actor_id": {"type": "integer", "nullable": True}}}
+    return {
+        "ProjectInput": project_in,
+        "ProjectPatch": project_patch,
+        "Project": _record(PROJECT_FIELDS, {
+            "company_name": {"type": "string", "description": "the company's name, or the code name of a "
+                                                              "confidential project whose company you may not see"},
+            "owner_id": {"type": "integer"}, "first_contact_id": {"type": "integer", "nullable": True},
+            "stage": _STAGE, "stage_changed_at": {"type": "string", "format": "date-time"},
+            "lost_reason": {"type": "string"},
+            "stage_dates": {"type": "object", "description": "stage key → the date it was first reached",
+                            "additionalProperties": date},
+            "funds_in_place": {"type": "number", "description": "万元: the sum of the funds entries"},
+            "stale": {"type": "boolean", "description": "no activity for the stale_days setting"}}),
+        "StageMove": {"type": "object", "required": ["stage", "version"], "properties": {
+            "stage": _STAGE, "version": {"type": "integer"}, "note": {"type": "string"},
+            "reason": {"type": "string", "description": "required for lost"},
+            "date": {**date, "description": "the day it happened (default today; not in the future, not before "
+                                            "the last move)"}}},
+        "HistoryItem": history_item,
+        "FundsInput": schema(FUNDS_FIELDS),
+        "FundsEntry": funds_entry,
+    }
+
+
+def _project_paths() -> dict:
+    project = "#/components/schemas/Project"
+    list_params = [*_params("q", "stage", "cluster", "park", "owner_id", "team_id", "key", "stale", "company_id",
+                            "sort"),
+                   {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                   {"name": "per_page", "in": "query", "schema": {"type": "integer", "maximum": 200}}]
+    list_params[1]["description"] = "a stage key, or `open` for the stages a deal is still worked in"
+    funds_total = {"funds_in_place": {"type": "number", "description": "万元, the project's new total"},
+                   "project_version": {"type": "integer", "description": "the project's version now"}}
+    funds_list = _list_of("#/components/schemas/FundsEntry")
+    funds_list["properties"].update(funds_total)
+    return {
+        "/api/v1/projects": {
+            "get": {"summary": "List projects", "parameters": list_params,
+                    "responses": {**_ok(200, _list_of(project)), **_errors(401)}},
+            "post": {"summary": "Create a project (for an existing company, or with a new one)",
+                     "requestBody": _body("#/components/schemas/ProjectInput"),
+                     "responses": {**_ok(201, project, "Created"), **_errors(400, 401, 403, 409, 422)}},
+        },
+        "/api/v1/projects/bulk-stage": {
+            "post": {"summary": "Move many projects to one stage (each with the version read)",
+                     "requestBody": _body({"type": "object", "required": ["items", "stage"], "properties": {
+                         "items": {"type": "array", "maxItems": 500, "items": {
+                             "type": "object", "required": ["id", "version"], "properties": {
+                                 "id": {"type": "integer"}, "version": {"type": "integer"}}}},
+                         "stage": _STAGE, "note": {"type": "string"},
+                         "reason": {"type": "string", "description": "required for lost"}}}),
+                     "responses": {**_ok(200, {"type": "object", "properties": {
+                         "moved": {"type": "array", "items": {"type": "integer"}},
+                         "conflicts": {"type": "array", "items": {"type": "integer"},
+                                       "description": "changed by someone else since read: left as they are"},
+                         "skipped": {"type": "array", "items": {"type": "object", "properties": {
+                             "id": {"type": "integer"}, "reason": {"type": "string"}}}}}}),
+                         **_errors(400, 401, 422)}},
+        },
+        "/api/v1/projects/{project_id}": {
+            "parameters": [_id("project_id")],
+            "get": {"summary": "One project", "responses": {**_ok(200, project), **_errors(401, 404)}},
+            "patch": {"summary": "Change fields (send the version read)",
+                      "requestBody": _body("#/components/schemas/ProjectPatch"),
+                      "responses": {**_ok(200, project), **_errors(400, 401, 403, 404, 409, 422)}},
+            "delete": {"summary": "Soft-delete", "parameters": [_version_query()],
+                       "responses": {**_ok(204, None, "Deleted"), **_errors(401, 403, 404, 409)}},
+        },
+        "/api/v1/projects/{project_id}/stage": {
+            "parameters": [_id("project_id")],
+            "post": {"summary": "Move to another stage (recorded in the history)",
+                     "requestBody": _body("#/components/schemas/StageMove"),
+                     "responses": {**_ok(200, project), **_errors(400, 401, 403, 404, 409, 422)}},
+        },
+        "/api/v1/projects/{project_id}/owner": {
+            "parameters": [_id("project_id")],
+            "post": {"summary": "Managers: hand the project to another officer (first-contact credit stays)",
+                     "requestBody": _body({"type": "object", "required": ["owner_id", "version"], "properties": {
+                         "owner_id": {"type": "integer"}, "version": {"type": "integer"}}}),
+                     "responses": {**_ok(200, project), **_errors(400, 401, 403, 404, 409, 422)}},
+        },
+        "/api/v1/projects/{project_id}/history": {
+            "parameters": [_id("project_id")],
+            "get": {"summary": "Stage moves and audited changes, newest first",
+                    "responses": {**_ok(200, {"type": "object", "properties": {"items": {
+                        "type": "array", "items": {"$ref": "#/components/schemas/HistoryItem"}}}}),
+                        **_errors(401, 404)}},
+        },
+        "/api/v1/projects/{project_id}/funds": {
+            "parameters": [_id("project_id")],
+            "get": {"summary": "Funds-in-place entries, newest first, with the total",
+                    "responses": {**_ok(200, funds_list), **_errors(401, 404)}},
+            "post": {"summary": "Record funds that arrived (a negative entry corrects; the total never drops below "
+                                "zero)",
+                     "requestBody": _body("#/components/schemas/FundsInput"),
+                     "responses": {**_ok(201, {"allOf": [{"$ref": "#/components/schemas/FundsEntry"},
+                                                         {"type": "object", "properties": funds_total}]},
+                                         "Created"),
+                                   **_errors(400, 401, 403, 404, 409, 422)}},
+        },
+        "/api/v1/funds/{entry_id}": {
+            "parameters": [_id("entry_id")],
+            "delete": {"summary": "Remove a funds entry; answers with the project",
+                       "responses": {**_ok(200, project), **_errors(401, 403, 404, 409)}},
         },
     }
 

@@ -11,6 +11,8 @@ from crm.core.spreadsheet import xlsx_response
 from crm.core.text import mask_digit_runs
 from crm.errors import Conflict, Invalid
 from crm.extensions import db
+from crm.projects import queries as project_queries
+from crm.projects import stages
 from crm.reference import services as reference
 
 from . import queries, services
@@ -132,7 +134,9 @@ def show(company_id: int):
         timeline=queries.timeline(company.id), can_edit=access.can_edit_company(me, company),
         full_contacts=access.can_see_contact_details(me, company), is_manager=access.is_manager(me),
         cluster_names=reference.names("cluster"), city_names=reference.names("city"),
-        source_names=reference.names("source"), assign_form=_assign_form(company) if access.is_manager(me) else None)
+        source_names=reference.names("source"), assign_form=_assign_form(company) if access.is_manager(me) else None,
+        # the company's investment projects (the "Projects" card), the ones the user may see
+        projects=project_queries.company_projects(me, company.id), stage_by_key=stages.BY_KEY)
 
 
 def _assign_form(company):

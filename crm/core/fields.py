@@ -164,7 +164,8 @@ class Money(Field):
             raise FieldError(self._enter())
         if amount < 0 and not self.signed:
             raise FieldError(_l("The amount cannot be negative."))
-        if abs(amount) > self.maximum:
+        # copy_abs, not abs(): abs() rounds in the context and signals Overflow for 1E+999999999
+        if amount.copy_abs() > self.maximum:
             raise FieldError(_l("The amount is too large."))
         return amount.quantize(Decimal("0.01"))
 

@@ -205,6 +205,21 @@ def column_total(user: User, f: ProjectFilters, stage: str) -> tuple[int, object
     return row[0], row[1]
 
 
+# added for the board's routes (crm/projects/board.py): one card re-read after a move, and the team filter's choices
+
+def board_card(user: User, project_id: int) -> Project | None:
+    """One project as a board card shows it (owner and company names loaded), if the user may see it."""
+    found = db.session.scalar(select(Project.id).where(Project.id == project_id, access.project_scope(user)))
+    return _load([found])[0] if found else None
+
+
+def teams() -> list:
+    """The teams a list or the board can be filtered by, by name."""
+    from crm.auth.models import Team
+
+    return list(db.session.scalars(select(Team).order_by(Team.name)))
+
+
 # --- who may see the company behind a project ------------------------------------------------------------------------
 
 def visible_company_ids(user: User, projects: list[Project]) -> set[int]:
@@ -271,3 +286,26 @@ def company_projects(user: User, company_id: int) -> list[Project]:
     return list(db.session.scalars(select(Project).options(joinedload(Project.owner))
                                    .where(Project.company_id == company_id, access.project_scope(user))
                                    .order_by(Project.updated_at.desc())))
+
+
+def my_pipeline(user: User) -> dict:
+    """The home page's figures: the user's own projects per stage, and how many of them are stale."""
+    from .services import stale_days
+
+    mine = select(Project).where(access.project_scope(user), Project.owner_id == user.id)
+    per_stage = dict(db.session.execute(mine.with_only_columns(Project.stage, func.count()).group_by(Project.stage))
+                     .all())
+    stale = count(mine.where(Project.last_activity_at < utcnow() - timedelta(days=stale_days()),
+                             Project.stage.not_in(("full_capacity", "lost"))))
+    return {"per_stage": per_stage, "stale": stale}
+
+
+# --- helper for the list page's bulk actions (added with the project pages) -------------------------------------------
+
+def project_names(user: User, ids) -> dict[int, str]:
+    """id → name of the given projects the user may see (a bulk action's summary names the rows it left alone)."""
+    ids = [i for i in set(ids) if isinstance(i, int)]
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Project.id, Project.name)
+                                   .where(Project.id.in_(ids), access.project_scope(user))).all())

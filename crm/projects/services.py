@@ -1,7 +1,7 @@
 """The pipeline's rules: create and edit projects, move them between stages (one at a time or in bulk), funds in
 place, reassignment, saved list views. Pages, the API, the CLI and the worker all come through here."""
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode
 
@@ -166,7 +166,8 @@ def create_project(data: dict, *, actor: User, owner_id=None, first_contact_id=N
     errors.update({("lost_reason" if k == "reason" else k): v for k, v in problems.items()})
     company = None if new_company is not None else _company_for(values.get("company_id"), actor, errors)
     owner = actor
-    if owner_id not in (None, "", "self") and owner_id != actor.id:
+    # a form sends the id as text: the officer's own id, however sent, is "self"
+    if owner_id not in (None, "", "self") and str(owner_id).strip() != str(actor.id):
         if not access.is_manager(actor):
             raise Forbidden(str(_l("Only a manager can give a project to another officer.")))
         owner = _staff_user(owner_id, "owner_id", errors)
@@ -283,7 +284,8 @@ def _move_time(on: date | None, project: Project) -> datetime:
                                         d=last.isoformat()))]})
     if on == today:
         return now
-    return datetime.combine(on, time(12, 0), tzinfo=zone())
+    # stored in UTC: SQLite keeps only the wall-clock time of an aware datetime, and reads it back as UTC
+    return datetime.combine(on, time(12, 0), tzinfo=zone()).astimezone(UTC)
 
 
 def move_stage(project_id: int, to_stage, *, actor: User, version, note: str = "", reason: str = "",
@@ -298,6 +300,8 @@ def move_stage(project_id: int, to_stage, *, actor: User, version, note: str = "
     project = access.visible_project(project_id, actor)
     access.require_edit_project(actor, project)
     note, reason = clean_text(note, 2000), clean_text(reason, 2000)
+    # the version first: a stale card dropped on the project's real column is a conflict, not "already there"
+    _check_version(project, version)
     problems = stages.move_problems(project.stage, to_stage, reason)
     if problems:
         raise _invalid(problems)
@@ -305,7 +309,6 @@ def move_stage(project_id: int, to_stage, *, actor: User, version, note: str = "
         on = rules.Date().parse(on)
     except rules.FieldError as exc:
         raise _invalid({"date": [str(exc.args[0])]}) from None
-    _check_version(project, version)
     at = _move_time(on, project)
     _record_move(project, project.stage, to_stage, actor=actor, at=at, note=note, reason=reason)
     project.last_activity_at = utcnow()
@@ -426,6 +429,8 @@ def add_funds(project_id: int, data: dict, *, actor: User) -> FundsEntry:
     if new_total < 0:
         raise _invalid({"amount": [str(_l("Funds in place cannot fall below zero (now %(total)s).",
                                           total=f"{Decimal(total):,.2f}"))]})
+    if new_total > FUNDS_FIELDS["amount"].maximum:  # the column's limit: a clear error, not a database error
+        raise _invalid({"amount": [str(_l("The funds in place would be too large."))]})
     entry = FundsEntry(project_id=project.id, actor_id=actor.id, **values)
     db.session.add(entry)
     project.funds_in_place = new_total
@@ -445,6 +450,11 @@ def delete_funds(entry_id: int, *, actor: User) -> Project:
                               .where(FundsEntry.project_id == project.id, FundsEntry.id != entry.id))
     if Decimal(total) < 0:
         raise Conflict(str(_l("Removing this entry would leave the funds in place below zero.")))
+    if Decimal(total) > FUNDS_FIELDS["amount"].maximum:
+        raise Conflict(str(_l("The funds in place would be too large.")))
+    # the entry's own "purge" row names an id that will no longer exist: log the removal on the project too
+    audit.record("funds_removed", actor=actor, obj=project, object_type="project",
+                 changes={"received_on": [entry.received_on.isoformat(), None], "amount": [str(entry.amount), None]})
     db.session.delete(entry)
     project.funds_in_place = Decimal(total)
     project.last_activity_at = utcnow()

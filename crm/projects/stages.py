@@ -55,7 +55,8 @@ def order(key: str) -> int:
 
 def is_backwards(from_key: str | None, to_key: str) -> bool:
     """A move back along the main path (e.g. signed → negotiating); side states are neither."""
-    if from_key is None or not (BY_KEY.get(from_key, Stage("", "", "")).main and BY_KEY[to_key].main):
+    start, end = BY_KEY.get(from_key), BY_KEY.get(to_key)
+    if start is None or end is None or not (start.main and end.main):
         return False
     return order(to_key) < order(from_key)
 

@@ -3,6 +3,7 @@ checksums and an HTML check for executable content."""
 import hashlib
 import re
 from contextlib import contextmanager
+from decimal import Decimal
 from types import SimpleNamespace
 
 from bs4 import BeautifulSoup
@@ -10,12 +11,23 @@ from sqlalchemy import select
 
 from crm import create_app
 from crm.audit.models import AuditEvent
-from crm.core.timeutil import utcnow
+from crm.core.timeutil import today_in_zone, utcnow
 from crm.extensions import db
+from crm.projects.models import FundsEntry, SavedView
 from crm.reference.models import RefItem
 
 from ..conftest import IsolatedClient
-from ..factories import VALID_USCC, api_token, login, make_company, make_contact, make_reference, make_team, make_user
+from ..factories import (
+    VALID_USCC,
+    api_token,
+    login,
+    make_company,
+    make_contact,
+    make_project,
+    make_reference,
+    make_team,
+    make_user,
+)
 
 USCC = VALID_USCC
 
@@ -53,6 +65,11 @@ def two_teams() -> SimpleNamespace:
 
     b (team 2) holds `company_b` with `contact_b`, and `deleted_b` (soft-deleted) with `contact_deleted`.
     a (team 1) holds `company_a` with `contact_a`; `pool` is in the public pool.
+
+    Projects: b holds `project_secret_b` (confidential: team 1 may not see it), `project_b` (ordinary: team 1 sees
+    it but may not change it) and `project_deleted_b` (soft-deleted), all on company_b; a holds `project_a` on the
+    pool company (so company_a keeps no projects and can still be deleted). Funds entries: `funds_b` (on the
+    confidential one), `funds_project_b`, `funds_deleted_b` and `funds_a`; `view_b` is b's saved list view.
     """
     make_reference()
     team1, team2 = make_team("一组"), make_team("二组")
@@ -71,6 +88,20 @@ def two_teams() -> SimpleNamespace:
     w.company_a = make_company("一组东莞宏达电子有限公司", owner=w.a, uscc=USCC[2])
     w.contact_a = make_contact(w.company_a, name="一组联系人", mobile="13600136000")
     w.pool = make_company("公海赣州绿源食品有限公司")
+    w.project_secret_b = make_project(w.company_b, owner=w.b, name="二组机密项目", stage="negotiating",
+                                      confidential=True, code_name="白鹭", planned_investment=5000)
+    w.project_b = make_project(w.company_b, owner=w.b, name="二组公开项目", stage="lead", planned_investment=800)
+    w.project_deleted_b = make_project(w.company_b, owner=w.b, name="二组已删项目", deleted=True)
+    w.project_a = make_project(w.pool, owner=w.a, name="一组公海项目", stage="signed", planned_investment=1200)
+    today = today_in_zone()
+    w.funds_b, w.funds_project_b, w.funds_deleted_b, w.funds_a = (
+        FundsEntry(project_id=p.id, received_on=today, amount=Decimal("100"), actor_id=p.owner_id)
+        for p in (w.project_secret_b, w.project_b, w.project_deleted_b, w.project_a))
+    db.session.add_all([w.funds_b, w.funds_project_b, w.funds_deleted_b, w.funds_a])
+    for p in (w.project_secret_b, w.project_b, w.project_deleted_b, w.project_a):
+        p.funds_in_place = Decimal("100")
+    w.view_b = SavedView(user_id=w.b.id, kind="projects", name="二组的视图", query="stage=lead")
+    db.session.add(w.view_b)
     db.session.commit()
     w.ref_item = db.session.scalar(select(RefItem).where(RefItem.kind == "cluster").order_by(RefItem.id))
     return w

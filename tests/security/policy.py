@@ -49,6 +49,30 @@ POLICY: dict[str, dict[str, str]] = {
     "GET companies.show": STAFF,
     "GET companies.check_duplicates": STAFF,
     "POST api.create_company": STAFF,
+    # the pipeline is for staff: liaisons see no projects (each page answers 403); records are scoped per user
+    # (the walker holds them to 404 outside the scope); only managers (and admins) hand a project to another officer
+    "GET projects.index": STAFF,
+    "GET projects.board": STAFF,
+    "GET projects.board_column": STAFF,
+    "GET projects.export": STAFF,
+    "GET projects.company_options": STAFF,
+    "GET projects.create": STAFF,
+    "POST projects.create": STAFF,
+    "GET projects.show": STAFF,
+    "GET projects.edit": STAFF,
+    "POST projects.edit": STAFF,
+    "GET projects.stage": STAFF,
+    "POST projects.stage": STAFF,
+    "POST projects.move": STAFF,
+    "POST projects.add_funds": STAFF,
+    "POST projects.delete_funds": STAFF,
+    "POST projects.delete": STAFF,
+    "POST projects.bulk": STAFF,
+    "POST projects.save_view": STAFF,
+    "POST projects.delete_view": STAFF,
+    "POST projects.reassign": MANAGERS,
+    "POST api.create_project": STAFF,
+    "POST api.reassign_project": MANAGERS,
 }
 
 

@@ -5,6 +5,7 @@ import itertools
 import json
 import logging
 import random
+import re
 
 import pytest
 from bs4 import BeautifulSoup
@@ -18,9 +19,12 @@ from crm.audit.models import AuditEvent
 from crm.auth.models import User
 from crm.auth.services import start_session
 from crm.companies.models import Company, Contact
+from crm.core.timeutil import today_in_zone
 from crm.extensions import db
+from crm.projects.models import Project, SavedView
+from crm.projects.stages import KEYS
 
-from ..factories import PASSWORD, make_company, make_reference, make_team, make_user
+from ..factories import PASSWORD, make_company, make_project, make_reference, make_team, make_user
 from .helpers import (
     api_headers,
     audit_actions_since,
@@ -44,6 +48,12 @@ ID_PARAMS = {
     "user_id": lambda w: [w.b.id, 987654],
     "team_id": lambda w: [w.team2.id, 987654],
     "item_id": lambda w: [w.ref_item.id, 987654],
+    # another team's confidential project (404: not 403, so ids cannot be probed), a deleted one, none at all; a
+    # non-confidential project of another team is visible (GET 200) but not editable: see
+    # test_another_teams_ordinary_project_is_visible_but_not_editable
+    "project_id": lambda w: [w.project_secret_b.id, w.project_deleted_b.id, 987654],
+    "entry_id": lambda w: [w.funds_b.id, w.funds_deleted_b.id, 987654],
+    "view_id": lambda w: [w.view_b.id, 987654],
 }
 #: parameters that name no record
 PLAIN_PARAMS = {"code": "en", "kind": "cluster", "filename": "js/app.js"}
@@ -72,7 +82,7 @@ def uncovered_params(app) -> list[str]:
 
 
 def _version(param: str, record_id: int) -> int:
-    model = {"company_id": Company, "contact_id": Contact, "user_id": User}.get(param)
+    model = {"company_id": Company, "contact_id": Contact, "user_id": User, "project_id": Project}.get(param)
     row = db.session.get(model, record_id) if model else None
     return row.version if row is not None else 1
 
@@ -165,16 +175,16 @@ def test_walker_fails_for_an_unscoped_route_and_an_unmapped_parameter(app):
             company = db.session.get(Company, company_id)  # get_or_404 without the scope: the bug AC-1 hunts
             return company.name if company else ("", 404)
 
-        @other.get("/projects/<int:project_id>")
-        def project(project_id: int):
+        @other.get("/meetings/<int:meeting_id>")
+        def meeting(meeting_id: int):
             return ""
 
-        assert any("project_id" in m for m in uncovered_params(other))
-        ID_PARAMS["project_id"] = lambda w: [987654]
+        assert any("meeting_id" in m for m in uncovered_params(other))
+        ID_PARAMS["meeting_id"] = lambda w: [987654]
         try:
             failures = walk(other, w)
         finally:
-            del ID_PARAMS["project_id"]
+            del ID_PARAMS["meeting_id"]
     assert any("/peek" in f and "→ 200" in f for f in failures), failures
 
 
@@ -244,12 +254,226 @@ def test_every_read_path_shows_the_same_companies(app, seed):
     assert any(_expected_visible(o, companies) != _expected_visible(manager, companies) for o in officers)
 
 
+def test_another_teams_ordinary_project_is_visible_but_not_editable(app):
+    """Team 2's non-confidential project: team 1 reads it (GET 200) but every change is 403, and nothing changes."""
+    w = two_teams()
+    web, headers = client_for(app, w.a), api_headers(app, w.a)
+    project = db.session.get(Project, w.project_b.id)
+    pid, version = project.id, project.version
+    for url in (f"/projects/{pid}", f"/api/v1/projects/{pid}", f"/api/v1/projects/{pid}/history",
+                f"/api/v1/projects/{pid}/funds"):
+        response = web.get(url, headers=headers if url.startswith("/api/") else None)
+        assert response.status_code == 200, f"GET {url} → {response.status_code}"
+    page = web.get(f"/projects/{pid}").get_data(as_text=True)
+    assert "二组公开项目" in page
+    listed = {int(m.group(1)) for a in BeautifulSoup(web.get("/projects?per_page=200").get_data(as_text=True),
+                                                     "html.parser").select("table a[href]")
+              if (m := re.fullmatch(r"/projects/(\d+)", a["href"]))}
+    assert pid in listed and w.project_secret_b.id not in listed
+    before, audit_mark = checksum(), last_audit_id()
+    today = today_in_zone().isoformat()
+    refused = {
+        f"GET /projects/{pid}/edit": web.get(f"/projects/{pid}/edit"),
+        f"POST /projects/{pid}/edit": web.post(f"/projects/{pid}/edit", data={
+            "version": version, "company_id": str(w.company_b.id), "name": "一组改了二组的项目"}),
+        f"GET /projects/{pid}/stage": web.get(f"/projects/{pid}/stage"),
+        f"POST /projects/{pid}/stage": web.post(f"/projects/{pid}/stage", data={"version": version,
+                                                                               "stage": "signed"}),
+        f"POST /projects/{pid}/move": web.post(f"/projects/{pid}/move", data={"version": version, "stage": "signed",
+                                                                             "from_stage": "lead"}),
+        f"POST /projects/{pid}/funds": web.post(f"/projects/{pid}/funds", data={"received_on": today,
+                                                                               "amount": "999"}),
+        f"POST /projects/{pid}/delete": web.post(f"/projects/{pid}/delete", data={"version": version}),
+        f"POST /projects/{pid}/reassign": web.post(f"/projects/{pid}/reassign", data={"version": version,
+                                                                                     "owner_id": str(w.a.id)}),
+        f"POST /funds/{w.funds_project_b.id}/delete": web.post(f"/funds/{w.funds_project_b.id}/delete"),
+        f"PATCH /api/v1/projects/{pid}": web.patch(f"/api/v1/projects/{pid}", headers=headers,
+                                                   json={"version": version, "name": "接口改名"}),
+        f"POST /api/v1/projects/{pid}/stage": web.post(f"/api/v1/projects/{pid}/stage", headers=headers,
+                                                       json={"version": version, "stage": "signed"}),
+        f"POST /api/v1/projects/{pid}/funds": web.post(f"/api/v1/projects/{pid}/funds", headers=headers,
+                                                       json={"received_on": today, "amount": 999}),
+        f"POST /api/v1/projects/{pid}/owner": web.post(f"/api/v1/projects/{pid}/owner", headers=headers,
+                                                       json={"version": version, "owner_id": w.a.id}),
+        f"DELETE /api/v1/projects/{pid}": web.delete(f"/api/v1/projects/{pid}", headers=headers,
+                                                     query_string={"version": version}),
+        f"DELETE /api/v1/funds/{w.funds_project_b.id}": web.delete(f"/api/v1/funds/{w.funds_project_b.id}",
+                                                                   headers=headers),
+    }
+    wrong = {k: r.status_code for k, r in refused.items() if r.status_code != 403}
+    assert wrong == {}
+    assert checksum() == before, "a refused change was written"
+    assert set(audit_actions_since(audit_mark)) <= {"authz_denied", "login"}
+    assert audit_actions_since(audit_mark).count("authz_denied") >= len(refused)
+    # a bulk move skips it (and says so) instead of moving it; a bulk reassign by an officer is refused whole
+    response = web.post("/projects/bulk", data={"action": "move", "stage": "on_hold", "ids": f"{pid}:{version}"})
+    assert response.status_code == 302
+    assert web.post("/projects/bulk", data={"action": "reassign", "owner_id": str(w.a.id),
+                                            "ids": f"{pid}:{version}"}).status_code == 403
+    response = web.post("/api/v1/projects/bulk-stage", headers=headers,
+                        json={"items": [{"id": pid, "version": version}], "stage": "on_hold"})
+    assert response.status_code == 200 and response.json["moved"] == [] and \
+        [s["id"] for s in response.json["skipped"]] == [pid]
+    assert checksum() == before
+    # its holder (and the holder's team, and managers) may change it: the 403 above was the rule, not a broken route
+    holder = client_for(app, w.b)
+    assert holder.post(f"/projects/{pid}/stage", data={"version": version, "stage": "signed"}).status_code == 302
+    assert db.session.get(Project, pid).stage == "signed"
+
+
+def test_liaison_sees_no_project_through_the_api(app):
+    w = two_teams()
+    web, headers = client_for(app, w.liaison), api_headers(app, w.liaison)
+    assert web.get("/api/v1/projects", headers=headers).json["items"] == []
+    before = checksum()
+    for pid in (w.project_a.id, w.project_b.id, w.project_secret_b.id):
+        assert web.get(f"/api/v1/projects/{pid}", headers=headers).status_code == 404
+        assert web.get(f"/api/v1/projects/{pid}/history", headers=headers).status_code == 404
+        assert web.post(f"/api/v1/projects/{pid}/stage", headers=headers,
+                        json={"version": 1, "stage": "lost", "reason": "x"}).status_code == 404
+    assert web.post("/api/v1/projects", headers=headers,
+                    json={"company_id": w.pool.id, "name": "联络员建项目"}).status_code == 403
+    assert checksum() == before
+
+
+# --- AC-2 for projects: one visibility on every read path ------------------------------------------------------------
+
+def _project_world(seed: int):
+    """3 teams of 2 officers, an officer without a team, a manager and a liaison; 24 projects held at random, about
+    half confidential, a few deleted, in random stages, on companies of the public pool and of their holders."""
+    rng = random.Random(seed)
+    make_reference()
+    teams = [make_team(f"项目组{seed}-{i}") for i in range(3)]
+    officers = [make_user("officer", team=t) for t in teams for _ in range(2)]
+    loner = make_user("officer")
+    manager = make_user("manager")
+    liaison = make_user("liaison", department="natural_resources")
+    pool = make_company(f"公海样本企业{seed}有限公司")
+    projects = []
+    for i in range(24):
+        owner = rng.choice([*officers, loner, manager])
+        company = pool if rng.random() < 0.5 else make_company(owner=owner if owner.role == "officer" else None)
+        secret = rng.random() < 0.5
+        project = make_project(company, owner=owner, name=f"样本项目{i:02d}", stage=rng.choice(KEYS),
+                               confidential=secret, code_name=f"代号{i:02d}" if secret else "",
+                               planned_investment=rng.randrange(1, 5000), deleted=rng.random() < 0.12)
+        projects.append((project.id, project.name, owner, secret, project.deleted_at is not None))
+    return officers, loner, manager, liaison, projects
+
+
+def _expected_projects(user, projects) -> set[int]:
+    """The rule of DESIGN.md, computed here independently of crm.auth.access."""
+    out = set()
+    for pid, _name, owner, secret, deleted in projects:
+        if deleted or user.role == "liaison":
+            continue
+        same_team = owner.id == user.id or (user.team_id is not None and owner.team_id == user.team_id)
+        if user.role in ("manager", "admin") or not secret or same_team:
+            out.add(pid)
+    return out
+
+
+def _project_links(html: str, selector: str) -> set[int]:
+    soup = BeautifulSoup(html, "html.parser")
+    return {int(m.group(1)) for a in soup.select(selector) if (m := re.fullmatch(r"/projects/(\d+)", a["href"]))}
+
+
+def _project_names_in_export(data: bytes) -> list[str]:
+    sheet = load_workbook(io.BytesIO(data), read_only=True).active
+    return [r[1] for r in list(sheet.iter_rows(values_only=True))[1:]]
+
+
+@pytest.mark.parametrize("seed", [3, 19, 2025])
+def test_every_read_path_shows_the_same_projects(app, seed):
+    officers, loner, manager, liaison, projects = _project_world(seed)
+    by_name = {name: pid for pid, name, *_ in projects}
+    for user in (officers[0], officers[3], loner, manager, liaison):
+        expected = _expected_projects(user, projects)
+        web = client_for(app, user)
+        headers = api_headers(app, user)
+        api = {
+            "api list": {p["id"] for p in web.get("/api/v1/projects?per_page=200", headers=headers).json["items"]},
+            "api search": {p["id"] for p in web.get("/api/v1/projects?per_page=200&q=样本项目",
+                                                    headers=headers).json["items"]},
+            "api detail": {pid for pid, *_ in projects
+                           if web.get(f"/api/v1/projects/{pid}", headers=headers).status_code == 200},
+            "api history": {pid for pid, *_ in projects
+                            if web.get(f"/api/v1/projects/{pid}/history", headers=headers).status_code == 200},
+        }
+        if user.role == "liaison":
+            assert expected == set()
+            for url in ("/projects", "/projects?q=样本项目", "/projects/board", "/projects/export.xlsx"):
+                assert web.get(url).status_code == 403, url
+            pages = {"detail": {pid for pid, *_ in projects if web.get(f"/projects/{pid}").status_code == 200}}
+        else:
+            pages = {
+                "list": _project_links(web.get("/projects?per_page=200").get_data(as_text=True), "table a[href]"),
+                "list search": _project_links(web.get("/projects?q=样本项目&per_page=200").get_data(as_text=True),
+                                              "table a[href]"),
+                "list by stage filter": set().union(*(
+                    _project_links(web.get(f"/projects?per_page=200&stage={stage}").get_data(as_text=True),
+                                   "table a[href]") for stage in ("open", "full_capacity", "on_hold", "lost"))),
+                "export": {by_name[n] for n in _project_names_in_export(web.get("/projects/export.xlsx").data)},
+                "export search": {by_name[n] for n in _project_names_in_export(
+                    web.get("/projects/export.xlsx?q=样本项目").data)},
+                "board": _project_links(web.get("/projects/board").get_data(as_text=True), "a.board-card-title"),
+                "detail": {pid for pid, *_ in projects if web.get(f"/projects/{pid}").status_code == 200},
+            }
+        for path, ids in {**pages, **api}.items():
+            assert ids == expected, f"{user.role} {user.email} via {path}: extra {ids - expected}, " \
+                                    f"missing {expected - ids}"
+        for pid, *_ in projects:
+            if pid not in expected:  # hidden is 404 (liaisons are refused the whole pipeline: 403)
+                assert web.get(f"/projects/{pid}").status_code == (403 if user.role == "liaison" else 404)
+    assert any(_expected_projects(o, projects) != _expected_projects(manager, projects) for o in officers)
+
+
 # --- AC-3: function-level authorization: the role × endpoint matrix --------------------------------------------------
 
-def _request(key: str, w) -> tuple[str, dict, dict]:
-    """(url, form data, json body) for one policy entry; records come from the two-team world."""
+def _request(key: str, w, role: str = "officer") -> tuple[str, dict, dict]:
+    """(url, form data, json body) for one policy entry, as `role` would send it; records come from the two-team
+    world (project actions work on officer a's `project_a`, which every staff role may change)."""
     method, endpoint = key.split(" ")
     args, data, body = {}, {}, None
+    project = db.session.get(Project, w.project_a.id)
+    if endpoint.startswith("projects.") or endpoint == "api.reassign_project":
+        project_data = {"version": str(project.version)}
+        if endpoint in {"projects.show", "projects.edit", "projects.stage", "projects.move", "projects.add_funds",
+                        "projects.delete", "projects.reassign", "api.reassign_project"}:
+            args["project_id"] = project.id
+        if endpoint == "projects.edit":
+            data = {**project_data, "company_id": str(w.pool.id), "name": "矩阵改名项目", "planned_investment": "1500"}
+        if endpoint in {"projects.stage", "projects.move"}:
+            data = {**project_data, "stage": "under_construction", "from_stage": project.stage}
+        if endpoint == "projects.add_funds":
+            data = {"received_on": today_in_zone().isoformat(), "amount": "50", "note": "矩阵"}
+        if endpoint == "projects.delete":
+            data = project_data
+        if endpoint == "projects.reassign":
+            data = {**project_data, "owner_id": str(w.a2.id)}
+        if endpoint == "api.reassign_project":
+            body = {"version": project.version, "owner_id": w.a2.id}
+        if endpoint == "projects.create":
+            data = {"company_id": str(w.pool.id), "name": "矩阵新建项目", "stage": "lead", "owner_id": str(w.a.id),
+                    "first_contact_id": str(w.a.id), "planned_investment": "300"}
+        if endpoint == "projects.board_column":
+            args["stage"] = "signed"
+        if endpoint == "projects.company_options":
+            args["q"] = "公海"
+        if endpoint == "projects.bulk":
+            data = {"action": "move", "stage": "on_hold", "ids": f"{project.id}:{project.version}"}
+        if endpoint == "projects.save_view":
+            data = {"name": "矩阵视图", "query": "stage=signed&key=1"}
+        if endpoint == "projects.delete_view":
+            user = {"officer": w.a, "manager": w.manager, "liaison": w.liaison, "admin": w.admin}[role]
+            view = SavedView(user_id=user.id, kind="projects", name="自己的视图", query="stage=lead")
+            db.session.add(view)
+            db.session.commit()
+            args["view_id"] = view.id
+        if endpoint == "projects.delete_funds":
+            args["entry_id"] = w.funds_a.id
+    if endpoint == "api.create_project":
+        body = {"company_id": w.pool.id, "name": "接口新建项目", "owner_id": w.a.id, "planned_investment": 200}
     user_form = {"email": "neu@test.zone", "name": "新用户", "role": "officer", "team_id": "", "department": "",
                  "locale": "zh_Hans_CN", "active": "y", "password": "a perfectly long new password 42"}
     if endpoint in {"admin.edit_user", "admin.reset_password", "admin.terminate_sessions"}:
@@ -302,7 +526,7 @@ def test_role_endpoint_matrix(app, key, role):
     start_session(w.b)  # a live session for the admin to end
     user = {"officer": w.a, "manager": w.manager, "liaison": w.liaison, "admin": w.admin}[role]
     client = client_for(app, user)
-    url, data, body = _request(key, w)
+    url, data, body = _request(key, w, role)
     method = key.split(" ")[0]
     headers = api_headers(app, user) if body is not None else None
     before, audit_mark = checksum(), last_audit_id()
@@ -323,8 +547,9 @@ def test_every_admin_and_manager_endpoint_is_in_the_policy(app):
     """A new admin route, or a new manager-only company action, needs a reviewed line in policy.py."""
     missing = []
     for rule in app.url_map.iter_rules():
-        gated = rule.endpoint.startswith("admin.") or rule.endpoint in {"companies.trash", "companies.restore",
-                                                                       "companies.assign"}
+        # every project page is listed too: liaisons may open none of them (a new page needs a reviewed line)
+        gated = rule.endpoint.startswith(("admin.", "projects.")) or rule.endpoint in {
+            "companies.trash", "companies.restore", "companies.assign", "api.reassign_project"}
         for method in sorted(rule.methods & {"GET", "POST", "PATCH", "PUT", "DELETE"}):
             if gated and f"{method} {rule.endpoint}" not in POLICY:
                 missing.append(f"{method} {rule.endpoint}")
