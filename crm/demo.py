@@ -5,17 +5,23 @@ admin screens. Loading is idempotent: reference items, users and companies are m
 """
 import random
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 from stdnum.cn import uscc as stdnum_uscc
 
+from crm.audit import services as audit
+from crm.audit.models import AuditEvent
 from crm.auth.models import Role, Team, User
 from crm.auth.services import hash_password
 from crm.companies.models import Company, Contact
 from crm.companies.services import refresh_search_text
-from crm.core.timeutil import utcnow
+from crm.core.timeutil import today_in_zone, utcnow, zone
 from crm.extensions import db
+from crm.projects.models import REACHED, FundsEntry, Project, StageMove
+from crm.projects.services import stale_days
+from crm.projects.stages import SIGNED_OR_LATER, is_backwards
 from crm.reference.models import RefItem
 
 CLUSTERS = [
@@ -148,14 +154,14 @@ def seed_companies(count: int = 300, *, seed: int = 20261128) -> int:
     rng = random.Random(seed)
     officers = list(db.session.scalars(select(User).where(User.role == Role.OFFICER.value).order_by(User.id)))
     existing = set(db.session.scalars(select(Company.name)))
+    codes = set(db.session.scalars(select(Company.uscc).where(Company.uscc.is_not(None))))
     now = utcnow()
     added = 0
 
     def add(name, short, cluster, tags, city, status, owner, employees, revenue, hmt=False, listing="none"):
         nonlocal added
-        if name in existing:
-            return
-        existing.add(name)
+        # every company draws its random values whether or not it is new, so a second load draws the same
+        # sequence, meets only names it already has and adds nothing
         company = Company(name=name, short_name=short, uscc=make_uscc(rng, "360821" if city == "jian" else
                                                                       rng.choice(["440300", "441900", "440100"])),
                           cluster=cluster, chain_tags=tags, origin_city=city, status=status,
@@ -166,15 +172,21 @@ def seed_companies(count: int = 300, *, seed: int = 20261128) -> int:
         if owner:
             company.claimed_at = now - timedelta(days=rng.randint(1, 60))
             company.claimed_until = company.claimed_at + timedelta(days=90)
-        db.session.add(company)
-        db.session.flush()
         contacts = []
         for _ in range(rng.randint(1, 3)):
             person = rng.choice(_SURNAMES) + rng.choice(_GIVEN)
-            contacts.append(Contact(company_id=company.id, name=person, title=rng.choice(_TITLES),
+            contacts.append(Contact(name=person, title=rng.choice(_TITLES),
                                     mobile="1" + rng.choice("3589") + "".join(rng.choice("0123456789")
                                                                              for _ in range(9)),
                                     wechat=f"wx_{rng.randint(10000, 99999)}"))
+        if name in existing or (company.uscc and company.uscc in codes):
+            return
+        existing.add(name)
+        codes.add(company.uscc)
+        db.session.add(company)
+        db.session.flush()
+        for contact in contacts:
+            contact.company_id = company.id
         db.session.add_all(contacts)
         refresh_search_text(company, contacts)
         added += 1
@@ -207,4 +219,293 @@ def seed_demo(companies: int = 300) -> dict:
     seed_reference()
     created = seed_users()
     added = seed_companies(companies)
-    return {"users": created, "companies": added}
+    projects = seed_projects()
+    return {"users": created, "companies": added, "projects": projects}
+
+
+# --- projects (招商项目) ---------------------------------------------------------------------------------------------
+
+#: (name, cluster, stage, path variant, key project, code name if confidential, owner e-mail, stale)
+#: variants: "" the main path up to the stage; "event" signed on the spot at an event (lead → signed);
+#: "back" one step backwards on the way; "late" on hold / lost after the site visit; "revived" back from on hold
+PROJECTS = [
+    ("年产5000万套精密连接器项目", "electronic_info", "signed", "", True, "", "officer@demo.zone", False),
+    ("高速通信线缆生产基地项目", "electronic_info", "under_construction", "", True, "", "chen@demo.zone", False),
+    ("5G射频前端模组项目", "electronic_info", "negotiating", "", False, "", "officer@demo.zone", False),
+    ("柔性电路板（FPC）扩产项目", "electronic_info", "site_visit", "", False, "", "chen@demo.zone", False),
+    ("智能穿戴终端整机制造项目", "electronic_info", "lead", "", False, "", "officer@demo.zone", False),
+    ("年产300万平方米高端PCB项目", "electronic_info", "in_production", "", True, "", "chen@demo.zone", False),
+    ("摄像模组及光学镜头项目", "electronic_info", "lead", "", False, "", "chen@demo.zone", True),
+    ("新型显示模组生产线项目", "electronic_info", "negotiating", "back", False, "", "officer@demo.zone", False),
+    ("TWS耳机声学器件项目", "electronic_info", "signed", "back", False, "", "officer@demo.zone", False),
+    ("SMT贴片加工中心项目", "electronic_info", "lead", "", False, "", "officer@demo.zone", True),
+    ("半导体封装测试项目", "electronic_info", "negotiating", "", True, "A01项目", "chen@demo.zone", False),
+    ("电子元器件产业园项目", "electronic_info", "on_hold", "", False, "", "officer@demo.zone", True),
+    ("精密结构件及模具项目", "electronic_info", "lost", "late", False, "", "chen@demo.zone", False),
+    ("车载显示屏总成项目", "electronic_info", "site_visit", "", True, "", "officer@demo.zone", True),
+    ("光通信器件生产基地项目", "electronic_info", "lead", "", False, "", "chen@demo.zone", False),
+    ("智能终端整机ODM项目", "electronic_info", "under_construction", "event", True, "", "officer@demo.zone", False),
+    ("消费电子连接器二期扩产项目", "electronic_info", "full_capacity", "", False, "", "chen@demo.zone", False),
+    ("射频同轴线缆项目", "electronic_info", "lead", "", False, "", "officer@demo.zone", False),
+    ("电子信息产业配套园项目", "electronic_info", "lead", "", False, "", "chen@demo.zone", True),
+    ("MiniLED背光模组项目", "electronic_info", "negotiating", "revived", False, "", "officer@demo.zone", False),
+    ("锂电池铜箔生产基地项目", "new_energy_materials", "under_construction", "", True, "", "li@demo.zone", False),
+    ("年产2GWh储能电池项目", "new_energy_materials", "negotiating", "", True, "A02项目", "li@demo.zone", False),
+    ("光伏组件智能制造项目", "new_energy_materials", "lost", "", False, "", "li@demo.zone", False),
+    ("磁性材料及电感元件项目", "new_energy_materials", "signed", "", False, "", "li@demo.zone", False),
+    ("锂电池正极材料项目", "new_energy_materials", "lead", "", False, "", "li@demo.zone", True),
+    ("新型环保建材项目", "new_energy_materials", "on_hold", "late", False, "", "li@demo.zone", False),
+    ("动力电池回收利用项目", "new_energy_materials", "site_visit", "", False, "", "li@demo.zone", False),
+    ("高性能复合材料项目", "new_energy_materials", "lead", "", False, "", "li@demo.zone", False),
+    ("井冈蜜柚深加工项目", "green_food", "in_production", "", False, "", "li@demo.zone", False),
+    ("绿色食品产业园项目", "green_food", "negotiating", "", True, "", "li@demo.zone", True),
+    ("年产10万吨饮料灌装项目", "green_food", "signed", "event", False, "", "li@demo.zone", False),
+    ("保健食品生产基地项目", "green_food", "lead", "", False, "", "li@demo.zone", False),
+    ("精品茶叶加工项目", "green_food", "lost", "", False, "", "li@demo.zone", False),
+    ("预制菜中央厨房项目", "green_food", "site_visit", "", False, "", "li@demo.zone", False),
+    ("新能源汽车驱动电机项目", "smart_manufacturing", "under_construction", "", True, "", "zhou@demo.zone", False),
+    ("工业机器人整机制造项目", "smart_manufacturing", "negotiating", "", False, "", "zhou@demo.zone", False),
+    ("精密模具产业园项目", "smart_manufacturing", "lead", "", False, "", "zhou@demo.zone", False),
+    ("智能变压器生产线项目", "smart_manufacturing", "in_production", "", False, "", "zhou@demo.zone", False),
+    ("汽车零部件压铸项目", "smart_manufacturing", "site_visit", "", False, "", "zhou@demo.zone", True),
+    ("自动化装备制造基地项目", "smart_manufacturing", "lead", "", False, "", "zhou@demo.zone", False),
+    ("电动两轮车整车项目", "smart_manufacturing", "full_capacity", "", False, "", "zhou@demo.zone", False),
+    ("数控机床核心部件项目", "smart_manufacturing", "on_hold", "", False, "", "zhou@demo.zone", False),
+    ("智能仓储物流装备项目", "smart_manufacturing", "lost", "late", False, "", "zhou@demo.zone", False),
+]
+#: the anchors' resident projects (company short name → project name, stage, planned 万元, key, owner)
+ANCHOR_PROJECTS = [
+    ("立讯智造", "立讯智造吉安智能制造产业园项目", "full_capacity", 300000, True, "zhou@demo.zone"),
+    ("立讯智造", "立讯智造产业园二期项目", "under_construction", 150000, True, "zhou@demo.zone"),
+    ("伊戈尔电气", "伊戈尔电气智能变压器生产基地项目", "full_capacity", 80000, True, "zhou@demo.zone"),
+    ("博硕科技", "博硕科技精密结构件生产基地项目", "in_production", 50000, False, "officer@demo.zone"),
+    ("协讯电子", "协讯电子高速线缆及连接器项目", "full_capacity", 60000, True, "zhou@demo.zone"),
+    ("航盛电子", "航盛电子车载电子产品生产基地项目", "full_capacity", 45000, False, "chen@demo.zone"),
+    ("立讯射频", "立讯射频5G射频器件项目", "in_production", 40000, True, "zhou@demo.zone"),
+    ("燕京啤酒", "燕京啤酒（吉安）年产20万千升啤酒项目", "full_capacity", 30000, False, "li@demo.zone"),
+    ("安派车业", "安派车业电动车整车制造项目", "in_production", 25000, False, "zhou@demo.zone"),
+    ("联创电缆", "联创电缆特种线缆及铜箔项目", "in_production", 35000, False, "li@demo.zone"),
+]
+_MAIN_PATH = ("lead", "negotiating", "site_visit", "signed", "under_construction", "in_production", "full_capacity")
+#: days a project stays in a stage before its next move
+_DWELL = {"lead": (12, 60), "negotiating": (20, 90), "site_visit": (10, 40), "signed": (30, 120),
+          "under_construction": (200, 480), "in_production": (240, 700), "on_hold": (60, 180)}
+#: days in the current stage so far
+_SINCE = {"lead": (2, 40), "negotiating": (3, 60), "site_visit": (2, 30), "signed": (10, 90),
+          "under_construction": (30, 300), "in_production": (60, 400), "full_capacity": (100, 700),
+          "on_hold": (40, 200), "lost": (20, 300)}
+_MOVE_NOTES = {
+    "lead": ["招商活动现场对接，企业有意向内地扩产", "龙头企业推荐的配套企业", "网络线索，已电话联系",
+             "中介推荐，首次接触"],
+    "negotiating": ["已上门拜访，企业提交投资意向书", "与企业高层会谈，初步确定投资规模", "商谈用地与厂房需求"],
+    "site_visit": ["企业考察团来园区实地考察", "考察敦厚、凤凰两个园区的标准厂房"],
+    "signed": ["签订投资合作协议", "招商推介会现场签约", "签订正式投资协议及补充协议"],
+    "under_construction": ["项目开工，厂房主体施工", "取得施工许可证，正式开工"],
+    "in_production": ["首条生产线投产", "设备安装调试完毕，试生产"],
+    "full_capacity": ["达到设计产能", "全面达产，年产值达预期"],
+    "on_hold": ["企业集团投资计划调整，暂缓推进", "等待集团董事会决策"],
+}
+#: notes of moves back along the path, or out of on hold
+_RETURN_NOTES = {"negotiating": ["考察后企业对配套条件有顾虑，重新洽谈", "企业要求调整协议条款，重新商谈",
+                                 "集团批准继续推进，恢复洽谈"]}
+_LOST_REASONS = ["企业最终选择落户赣州，对方给出更低的厂房租金", "受行业下行影响，企业取消扩产计划",
+                 "用地指标无法满足企业需求", "企业资金链紧张，项目终止"]
+_FUNDS_NOTES = ["注册资本金到位", "设备采购款", "厂房建设款", "流动资金", "二期设备投资款"]
+_PRODUCT_UNITS = {"electronic_info": "电子信息", "green_food": "绿色食品", "new_energy_materials": "新能源新材料",
+                  "smart_manufacturing": "智能制造"}
+
+
+def _stage_path(stage: str, variant: str) -> list[str]:
+    """The stages a demo project went through, oldest first, ending at `stage`."""
+    if stage in _MAIN_PATH:
+        path = list(_MAIN_PATH[:_MAIN_PATH.index(stage) + 1])
+        if variant == "event":  # signed on the spot at a promotion event
+            path = ["lead", *path[3:]]
+        elif variant == "back" and stage == "negotiating":  # the site visit went badly: back to talks
+            path = ["lead", "negotiating", "site_visit", "negotiating"]
+        elif variant == "back":  # the contract was reopened, then signed again
+            path = path[:4] + ["negotiating"] + path[3:]
+        elif variant == "revived":  # on hold for a while, then talks resumed
+            path = ["lead", "negotiating", "on_hold", *path[1:]]
+        return path
+    before = ["lead", "negotiating", "site_visit"] if variant == "late" else ["lead", "negotiating"]
+    return [*before, stage]
+
+
+def _moment(rng: random.Random, days_ago: int, now):
+    """A time during office hours (zone time) `days_ago` days before today, never in the future."""
+    day = today_in_zone() - timedelta(days=days_ago)
+    at = datetime.combine(day, time(rng.randint(9, 17), rng.randint(0, 59)), tzinfo=zone()).astimezone(UTC)
+    return min(at, now - timedelta(minutes=rng.randint(5, 90)))  # stored in UTC (SQLite keeps no offset)
+
+
+def _amount(rng: random.Random, low: int, high: int, step: int = 500) -> Decimal:
+    return Decimal(rng.randrange(low // step, high // step + 1) * step)
+
+
+def _plan_project(rng: random.Random, stage: str, variant: str, planned, stale: bool, anchor: bool,
+                  stale_after: int) -> dict:
+    """Dates of the moves (days ago, oldest first), the last activity and the amounts, all consistent."""
+    path = _stage_path(stage, variant)
+    since = rng.randint(*_SINCE[stage])
+    if anchor:
+        since = rng.randint(300, 900) if stage == "full_capacity" else since
+    if stage in ("full_capacity", "lost"):
+        activity_ago = rng.randint(3, since) if not anchor else rng.randint(2, 25)
+    elif stale:
+        activity_ago = stale_after + rng.randint(5, 90)
+    else:
+        activity_ago = rng.randint(0, max(0, min(since, stale_after - 5)))
+    since = max(since, activity_ago, 1)
+    days = [since]
+    for previous in reversed(path[:-1]):
+        low, high = _DWELL[previous]
+        if anchor:
+            low, high = low * 2, high * 2
+        days.insert(0, days[0] + rng.randint(low, high))
+    if planned is None:
+        ranges = {"lead": (5000, 50000), "negotiating": (8000, 80000), "site_visit": (10000, 120000),
+                  "on_hold": (5000, 60000), "lost": (5000, 80000)}
+        planned = _amount(rng, *ranges.get(stage, (20000, 300000)))
+    planned = Decimal(planned)
+    signed = stage in SIGNED_OR_LATER
+    plan = {"path": path, "days": days, "activity_ago": activity_ago, "planned": planned, "signed": signed}
+    if signed or stage in ("site_visit", "negotiating") and rng.random() < 0.5:
+        fixed = (planned * Decimal(rng.uniform(0.55, 0.85))).quantize(Decimal("100"))
+        output = (planned * Decimal(rng.uniform(1.2, 2.6))).quantize(Decimal("100"))
+        plan.update(fixed=min(fixed, planned), output=output,
+                    tax=(output * Decimal(rng.uniform(0.03, 0.06))).quantize(Decimal("10")),
+                    jobs=rng.choice([150, 200, 300, 500, 800, 1200, 2000, 3000]),
+                    land=Decimal(rng.choice([30, 50, 80, 120, 150, 200, 300, 500])))
+    if signed:
+        signed_ago = days[path.index("signed")]
+        fraction = {"signed": (0.05, 0.2), "under_construction": (0.25, 0.6), "in_production": (0.6, 0.9),
+                    "full_capacity": (0.85, 1.0)}[stage]
+        count = {"signed": 1, "under_construction": rng.randint(2, 4), "in_production": rng.randint(3, 5),
+                 "full_capacity": rng.randint(4, 6)}[stage]
+        total = (planned * Decimal(rng.uniform(*fraction))).quantize(Decimal("100"))
+        last = max(activity_ago, 0)
+        span = max(0, signed_ago - last)
+        offsets = sorted({signed_ago - (span * i // count) for i in range(count)}, reverse=True)
+        weights = [rng.uniform(0.5, 1.5) for _ in offsets]
+        parts = [(total * Decimal(w / sum(weights))).quantize(Decimal("100")) for w in weights]
+        parts[-1] = total - sum(parts[:-1])
+        plan["funds"] = [(ago, part) for ago, part in zip(offsets, parts, strict=True) if part > 0]
+        plan["start_ago"] = signed_ago - rng.randint(20, 60)
+        plan["production_after"] = rng.randint(180, 540)
+    return plan
+
+
+def seed_projects(*, seed: int = 20261129) -> int:
+    """Projects across every stage with their stage histories and funds in place, and the anchors' resident
+    projects; matched by (company, project name), so loading again adds nothing. Returns how many were new."""
+    rng = random.Random(seed)
+    people = {u.email: u for u in db.session.scalars(select(User).where(User.email.like("%@demo.zone")))}
+    officers = [people[e] for e in ("officer@demo.zone", "chen@demo.zone", "li@demo.zone", "zhou@demo.zone")
+                if e in people]
+    if not officers:
+        return 0
+    manager = people.get("manager@demo.zone")
+    anchors = {short: name for name, short, *_ in ANCHORS}
+    companies = {c.name: c for c in db.session.scalars(select(Company).where(Company.deleted_at.is_(None))
+                                                       .order_by(Company.id))}
+    prospects = [c for c in companies.values() if c.name not in anchors.values() and c.status == "prospect"]
+    existing = set(db.session.execute(select(Project.company_id, Project.name)).tuples())
+    taken_names = {name for _, name in existing}
+    used = {company_id for company_id, _ in existing}
+    stale_after = stale_days()
+    now = utcnow()
+    source_keys = [s[0] for s in SOURCES]
+
+    def company_for(cluster: str, owner: User | None) -> str | None:
+        """A prospect of the cluster that the owner may open: his own first, then his team's, then the pool's."""
+        team = {u.id for u in people.values() if owner and owner.team_id and u.team_id == owner.team_id}
+        ranks = [lambda c: owner is not None and c.owner_id == owner.id, lambda c: c.owner_id in team,
+                 lambda c: c.owner_id is None]
+        for fresh_only in (True, False):
+            for rank in ranks:
+                for c in prospects:
+                    if c.cluster == cluster and rank(c) and (c.id not in used or not fresh_only):
+                        used.add(c.id)
+                        return c.name
+        return None
+
+    specs = [(anchors[short], name, _cluster_of(short), stage, "", key, "", owner, False, planned, True)
+             for short, name, stage, planned, key, owner in ANCHOR_PROJECTS]
+    for name, cluster, stage, variant, key, code, owner, stale in PROJECTS:
+        if name in taken_names:
+            continue
+        specs.append((company_for(cluster, people.get(owner)), name, cluster, stage, variant, key, code, owner,
+                      stale, None, False))
+    added = 0
+    for company_name, name, cluster, stage, variant, key, code, owner_email, stale, planned, anchor in specs:
+        plan = _plan_project(rng, stage, variant, planned, stale, anchor, stale_after)
+        owner = people.get(owner_email) or officers[0]
+        others = [u for u in (*officers, manager) if u is not None and u.id != owner.id]
+        first_contact = rng.choice(others) if rng.random() < 0.3 and others else owner
+        source = "anchor_referral" if not anchor and rng.random() < 0.15 else rng.choice(source_keys)
+        park = rng.choice(["dunhou", "fenghuang"]) if plan["signed"] or anchor or rng.random() < 0.4 else None
+        company = companies.get(company_name)
+        if company is None or (company.id, name) in existing or name in taken_names:
+            continue
+        times = [_moment(rng, ago, now) for ago in plan["days"]]
+        activity = max(times[-1], _moment(rng, plan["activity_ago"], now))
+        reached = {}
+        for stage_key, at in zip(plan["path"], times, strict=True):
+            reached.setdefault(REACHED[stage_key], at.astimezone(zone()).date())
+        start = production = None
+        if "start_ago" in plan:
+            start = (now - timedelta(days=plan["start_ago"])).astimezone(zone()).date()
+            production = start + timedelta(days=plan["production_after"])
+        lost_reason = rng.choice(_LOST_REASONS) if stage == "lost" else ""
+        audit.set_actor(first_contact)
+        project = Project(
+            company_id=company.id, name=name, cluster=cluster, park=park, planned_investment=plan["planned"],
+            fixed_asset_investment=plan.get("fixed"), expected_output=plan.get("output"),
+            expected_tax=plan.get("tax"), jobs=plan.get("jobs"), land_mu=plan.get("land"),
+            description=f"项目计划总投资{plan['planned']:,.0f}万元，在吉安高新区建设{_PRODUCT_UNITS[cluster]}类生产线"
+                        f"及配套设施。",
+            owner_id=owner.id, first_contact_id=first_contact.id, source=source, key_project=key,
+            confidential=bool(code), code_name=code, planned_start=start, planned_production=production,
+            stage=stage, stage_changed_at=times[-1], lost_reason=lost_reason,
+            funds_in_place=sum((amount for _, amount in plan.get("funds", [])), Decimal("0")),
+            last_activity_at=activity, notes="", version=1, created_at=times[0], updated_at=activity, **reached)
+        db.session.add(project)
+        db.session.flush()
+        previous = None
+        for stage_key, at in zip(plan["path"], times, strict=True):
+            actor = first_contact if previous is None else owner
+            returning = is_backwards(previous, stage_key) or previous == "on_hold"
+            notes = _RETURN_NOTES if returning and stage_key in _RETURN_NOTES else _MOVE_NOTES
+            db.session.add(StageMove(
+                project_id=project.id, from_stage=previous, to_stage=stage_key, at=at, recorded_at=at,
+                actor_id=actor.id, note=rng.choice(notes.get(stage_key, [""])),
+                reason=lost_reason if stage_key == "lost" else ""))
+            previous = stage_key
+        entries = []
+        for ago, amount in plan.get("funds", []):
+            received = _moment(rng, ago, now)
+            entry = FundsEntry(project_id=project.id, received_on=received.astimezone(zone()).date(), amount=amount,
+                               note=rng.choice(_FUNDS_NOTES), actor_id=owner.id, created_at=received,
+                               updated_at=received)
+            db.session.add(entry)
+            entries.append(entry)
+        db.session.flush()
+        # the log's entries for these rows carry the days they happened, not the day the demo was loaded
+        db.session.execute(AuditEvent.__table__.update()
+                           .where(AuditEvent.object_type == "project", AuditEvent.object_id == project.id)
+                           .values(at=times[0], actor_id=first_contact.id))
+        for entry in entries:
+            db.session.execute(AuditEvent.__table__.update()
+                               .where(AuditEvent.object_type == "funds", AuditEvent.object_id == entry.id)
+                               .values(at=entry.created_at, actor_id=owner.id))
+        existing.add((company.id, name))
+        taken_names.add(name)
+        added += 1
+    audit.set_actor(None)
+    db.session.commit()
+    return added
+
+
+def _cluster_of(anchor_short: str) -> str:
+    return next(cluster for _, short, cluster, *_ in ANCHORS if short == anchor_short)

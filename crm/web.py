@@ -180,6 +180,9 @@ FIELD_LABELS = {
 }
 
 
+#: where a field means something else on another kind of record (a company is held, a project is owned)
+OBJECT_FIELD_LABELS = {("project", "owner_id"): _l("Owner"), ("project", "name"): _l("Project name")}
+
 STATUS_LABELS = {"prospect": _l("Prospect"), "resident": _l("Resident"), "inactive": _l("Inactive"),
                  "none": _l("Not listed"), "preparing": _l("Preparing to list"), "listed": _l("Listed")}
 #: fields whose stored value is a reference key, and the list it comes from
@@ -265,6 +268,7 @@ def template_helpers():
     return {"dt": dt, "ref_names": ref_names, "languages": current_app.config["CRM_LANGUAGES"],
             "role_label": lambda role: ROLE_LABELS.get(role, role),
             "action_label": lambda action: ACTION_LABELS.get(action, action),
-            "field_label": lambda key: FIELD_LABELS.get(key, key),
+            "field_label": lambda key, object_type=None: (
+                OBJECT_FIELD_LABELS.get((object_type, key)) or FIELD_LABELS.get(key, key)),
             "change_value": change_value, "hidden_changes": HIDDEN_CHANGES,
             "mask_phone": mask_phone, "mask_text": mask_text, "get_locale": get_locale}

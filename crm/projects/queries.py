@@ -2,14 +2,14 @@
 from dataclasses import dataclass, fields
 from datetime import timedelta
 
-from sqlalchemy import Select, func, literal, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import joinedload, load_only
 
 from crm.audit.models import AuditEvent
 from crm.auth import access
 from crm.auth.models import User
 from crm.companies.models import Company
-from crm.companies.queries import search_condition
+from crm.companies.queries import count, search_condition
 from crm.core.text import escape_like
 from crm.core.timeutil import as_aware, utcnow
 from crm.extensions import db
@@ -115,13 +115,6 @@ def filtered(user: User, f: ProjectFilters, *, with_stage: bool = True) -> Selec
         stmt = stmt.where(or_(Project.company_id.in_(by_company), Project.name.like(like, escape="\\"),
                               Project.code_name.like(like, escape="\\")))
     return stmt
-
-
-def count(stmt, *, cap: int | None = None) -> int:
-    inner = stmt.with_only_columns(literal(1)).order_by(None)
-    if cap is not None:
-        inner = inner.limit(cap + 1)
-    return db.session.scalar(select(func.count()).select_from(inner.subquery()))
 
 
 #: what a list row or a card shows

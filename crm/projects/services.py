@@ -325,24 +325,17 @@ class BulkResult:
     skipped: dict[int, str] = field(default_factory=dict)
 
 
-def bulk_move(items: list[tuple[int, int]], to_stage, *, actor: User, note: str = "", reason: str = "") -> BulkResult:
-    """Move many projects (each given with the version the user saw) in one transaction.
+def _each_project(items: list[tuple[int, int]], actor: User, change, *, check=None) -> BulkResult:
+    """Apply `change(project)` to each (id, version read) in one transaction, row by row.
 
     Each row is updated only if it is still at that version (DI-2: a bulk path cannot rely on the ORM's counter for
-    a multi-row UPDATE, so it goes row by row with the counter on); rows changed meanwhile are reported as conflicts
-    and left alone, so an officer's concurrent edit is never silently overwritten.
+    a multi-row UPDATE, so it goes row by row with the counter on, each in a savepoint); rows changed meanwhile are
+    reported as conflicts and left alone, so an officer's concurrent edit is never silently overwritten. `check`
+    may name a reason to skip a row.
     """
-    audit.set_actor(actor)
-    note, reason = clean_text(note, 2000), clean_text(reason, 2000)
-    problems = stages.move_problems(None, to_stage, reason)
-    if problems:
-        raise _invalid(problems)
-    if not items:
-        raise _invalid({"ids": [str(_l("Choose at least one project."))]})
-    if len(items) > 500:
-        raise _invalid({"ids": [str(_l("At most %(n)d projects at once.", n=500))]})
+    if not items or len(items) > 500:
+        raise _invalid({"ids": [str(_l("Choose from 1 to %(n)d projects.", n=500))]})
     result = BulkResult()
-    now = utcnow()
     for project_id, version in items:
         project = db.session.scalar(select(Project).where(Project.id == project_id, access.project_scope(actor)))
         if project is None:
@@ -354,13 +347,14 @@ def bulk_move(items: list[tuple[int, int]], to_stage, *, actor: User, note: str 
         if project.version != version:
             result.conflicts.append(project_id)
             continue
-        if project.stage == to_stage:
-            result.skipped[project_id] = str(_l("already there"))
+        reason = check(project) if check else None
+        if reason:
+            result.skipped[project_id] = reason
             continue
         savepoint = db.session.begin_nested()
         try:
-            _record_move(project, project.stage, to_stage, actor=actor, at=now, note=note, reason=reason)
-            project.last_activity_at = now
+            change(project)
+            project.last_activity_at = utcnow()
             db.session.flush()
         except StaleDataError:
             savepoint.rollback()
@@ -370,6 +364,20 @@ def bulk_move(items: list[tuple[int, int]], to_stage, *, actor: User, note: str 
         result.moved.append(project_id)
     db.session.commit()
     return result
+
+
+def bulk_move(items: list[tuple[int, int]], to_stage, *, actor: User, note: str = "", reason: str = "") -> BulkResult:
+    """Move many projects (each given with the version the user saw) in one transaction; see `_each_project`."""
+    audit.set_actor(actor)
+    note, reason = clean_text(note, 2000), clean_text(reason, 2000)
+    problems = stages.move_problems(None, to_stage, reason)
+    if problems:
+        raise _invalid(problems)
+    now = utcnow()
+    return _each_project(
+        items, actor,
+        lambda p: _record_move(p, p.stage, to_stage, actor=actor, at=now, note=note, reason=reason),
+        check=lambda p: str(_l("already there")) if p.stage == to_stage else None)
 
 
 def bulk_reassign(items: list[tuple[int, int]], owner_id, *, actor: User) -> BulkResult:
@@ -381,30 +389,7 @@ def bulk_reassign(items: list[tuple[int, int]], owner_id, *, actor: User) -> Bul
     owner = _staff_user(owner_id, "owner_id", errors)
     if errors:
         raise _invalid(errors)
-    if not items or len(items) > 500:
-        raise _invalid({"ids": [str(_l("Choose from 1 to %(n)d projects.", n=500))]})
-    result = BulkResult()
-    for project_id, version in items:
-        project = db.session.scalar(select(Project).where(Project.id == project_id, access.project_scope(actor)))
-        if project is None:
-            result.skipped[project_id] = str(_l("not found"))
-            continue
-        if project.version != version:
-            result.conflicts.append(project_id)
-            continue
-        savepoint = db.session.begin_nested()
-        try:
-            project.owner_id = owner.id
-            project.last_activity_at = utcnow()
-            db.session.flush()
-        except StaleDataError:
-            savepoint.rollback()
-            result.conflicts.append(project_id)
-            continue
-        savepoint.commit()
-        result.moved.append(project_id)
-    db.session.commit()
-    return result
+    return _each_project(items, actor, lambda p: setattr(p, "owner_id", owner.id))
 
 
 # --- funds in place --------------------------------------------------------------------------------------------------
