@@ -29,9 +29,11 @@ run: install
 lint: $(STAMP)
 	$(BIN)/ruff check crm worker tests bench config.py wsgi.py scripts
 
-## make test: lint, the suite on SQLite (with the worker on Redis and on the file broker), again on PostgreSQL,
-## and the browser tests
-test: install lint test-sqlite test-pg test-browser
+## make test: lint, the suite on SQLite (with the worker on Redis and on the file broker) and again on PostgreSQL
+## side by side (each pass's output is printed whole when it ends), then the browser tests
+test: install lint
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-pg
+	$(MAKE) --no-print-directory test-browser
 
 test-sqlite: install
 	$(BIN)/pytest -q -m "not browser and not pg"

@@ -1,12 +1,19 @@
-"""Bulk benchmark data: companies, contacts, officers and teams, reference lists and an audit trail.
+"""Bulk benchmark data: companies, contacts, officers and teams, reference lists, an audit trail, and investment
+projects with their stage moves and funds in place.
 
 Rows go in through SQLAlchemy Core `insert()` executemany batches (never the ORM one row at a time). The texts the
 app derives (`name_norm`, `search_text`) come from the app's own code path: each company is built as a transient
 `Company` (its `@validates("name")` fills `name_norm`) and passed with its transient `Contact`s to
 `crm.companies.services.refresh_search_text`, so search matches exactly what the app would have stored.
 
+Projects (issue 3) are spread over the stages like a real pipeline (many leads, fewer signed, a tail of on-hold and
+lost), 3 % confidential, 10 % key projects, owned by officers of all three teams (and a few by the manager). Each has
+the stage path it went through (a creation move, then one move per later stage, at increasing past times), the
+`reached_<stage>` dates taken from those moves, `stage_changed_at` = its last move, `last_activity_at` at or after
+it, and one funds-in-place entry (summed on the project) once signed.
+
 Usage (normally called by bench/run.py after `flask db upgrade`):
-    python bench/generate.py --url sqlite:////abs/path/bench.sqlite --companies 100000
+    python bench/generate.py --url sqlite:////abs/path/bench.sqlite --companies 100000 --projects 50000
 """
 import argparse
 import random
@@ -16,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -28,6 +36,8 @@ from crm.auth.services import hash_password  # noqa: E402
 from crm.companies.models import Company, Contact  # noqa: E402
 from crm.companies.services import refresh_search_text  # noqa: E402
 from crm.demo import CHAIN_TAGS, CLUSTERS, DEPARTMENTS, GBA, OTHER_CITIES, PARKS, SOURCES, make_uscc  # noqa: E402
+from crm.projects.models import REACHED, FundsEntry, Project, StageMove  # noqa: E402
+from crm.projects.stages import SIGNED_OR_LATER  # noqa: E402
 from crm.reference.models import RefItem  # noqa: E402
 
 #: the officer run.py signs in as; his team holds a large share, so ?page=1500 is a real page
@@ -62,6 +72,30 @@ _REGIONS = {"jian": "360821", "shenzhen": "440300", "dongguan": "441900", "guang
 #: teams and how much of the book each holds; the rest (40 %) is in the public pool
 TEAM_PLAN = [("招商一局（电子信息）", 5, 0.40), ("招商二局（食品与新材料）", 4, 0.10), ("大企业服务组团", 3, 0.10)]
 PUBLIC_SHARE = 0.40
+#: default number of projects per database (issue 3's "Speed" section)
+DEFAULT_PROJECTS = {"sqlite": 50_000, "postgresql": 200_000}
+#: how the pipeline is spread over the stages (%)
+STAGE_WEIGHTS = {"lead": 30, "negotiating": 18, "site_visit": 10, "signed": 8, "under_construction": 7,
+                 "in_production": 6, "full_capacity": 5, "on_hold": 8, "lost": 8}
+#: who owns projects: team 1 (the bench officer's), team 2, team 3, the manager
+PROJECT_OWNERS = (0.45, 0.28, 0.22, 0.05)
+_MAIN_PATH = ("lead", "negotiating", "site_visit", "signed", "under_construction", "in_production", "full_capacity")
+#: days spent in a stage before the next move
+_DWELL = {"lead": (5, 60), "negotiating": (10, 90), "site_visit": (5, 40), "signed": (20, 120),
+          "under_construction": (120, 480), "in_production": (120, 600)}
+#: planned investment by stage, 万元
+_PLANNED = {"lead": (5_000, 50_000), "negotiating": (8_000, 80_000), "site_visit": (10_000, 120_000),
+            "on_hold": (5_000, 60_000), "lost": (5_000, 80_000)}
+_PRODUCTS = {
+    "electronic_info": ["精密连接器", "高速通信线缆", "柔性电路板", "高端PCB", "射频模组", "摄像模组", "声学器件",
+                        "显示模组", "智能终端", "半导体封测", "光通信器件", "电子元器件"],
+    "green_food": ["井冈蜜柚深加工", "饮料灌装", "绿色食品", "保健食品", "预制菜", "茶叶精深加工", "粮油加工"],
+    "new_energy_materials": ["锂电池铜箔", "储能电池", "光伏组件", "磁性材料", "锂电池正极材料", "新型建材",
+                             "动力电池回收", "复合材料"],
+    "smart_manufacturing": ["新能源汽车电机", "工业机器人", "精密模具", "智能变压器", "汽车零部件", "自动化装备",
+                            "电动车整车", "数控机床部件"],
+}
+_LOST_REASONS = ["企业选择落户其他园区", "企业取消扩产计划", "用地指标无法满足", "企业资金紧张，项目终止"]
 
 
 @dataclass
@@ -163,7 +197,7 @@ def _owner(rng: random.Random, plan: dict) -> int | None:
     return rng.choice(plan["officer_ids"])
 
 
-def build(companies: int, seed: int = 20261128) -> tuple[dict[str, list[dict]], dict]:
+def build(companies: int, seed: int = 20261128, projects: int = 0) -> tuple[dict[str, list[dict]], dict]:
     """Every row to insert, per table, and facts run.py needs (the bench officer's id)."""
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(microsecond=0)
@@ -234,18 +268,105 @@ def build(companies: int, seed: int = 20261128) -> tuple[dict[str, list[dict]], 
         audit(updated, owner or 2, "update", "company", cid, name, {"status": ["prospect", status]})
     tables = {"ref_item": _reference_rows(now), "team": teams, "user": users, "company": company_rows,
               "contact": contact_rows, "audit_event": audit_rows}
+    tables.update(_projects(rng, projects, company_rows, plan, now))
     return tables, {"bench_officer_id": plan["bench_officer_id"]}
 
 
-def generate(url: str, companies: int, *, seed: int = 20261128, log=print) -> Summary:
-    """Fill an empty, migrated database."""
+def _money(rng: random.Random, low: int, high: int) -> Decimal:
+    return Decimal(rng.randrange(low // 100, high // 100 + 1) * 100)
+
+
+def _projects(rng: random.Random, count: int, company_rows: list[dict], plan: dict,
+              now: datetime) -> dict[str, list[dict]]:
+    """`count` projects on live companies, with their stage paths and (once signed) a funds-in-place entry."""
+    from config import Config
+
+    tz = ZoneInfo(Config.CRM_TIMEZONE)  # the zone's time zone, for the reached_<stage> dates
+    live = [c for c in company_rows if c["deleted_at"] is None]
+    stage_keys, stage_weights = list(STAGE_WEIGHTS), list(STAGE_WEIGHTS.values())
+    teams = [members for members, _ in plan["teams"]] + [[2]]  # user 2 is the manager
+    officers = plan["officer_ids"]
+    clusters = [c[0] for c in CLUSTERS]
+    sources = [s[0] for s in SOURCES]
+    project_rows, move_rows, funds_rows = [], [], []
+    move_id = 0
+    for pid in range(1, count + 1):
+        company = rng.choice(live)
+        cluster = company["cluster"] if rng.random() < 0.9 else rng.choice(clusters)
+        stage = rng.choices(stage_keys, weights=stage_weights)[0]
+        owner = rng.choice(rng.choices(teams, weights=PROJECT_OWNERS)[0])
+        first_contact = owner if rng.random() < 0.75 else rng.choice(officers)
+        if stage in _MAIN_PATH:
+            path = list(_MAIN_PATH[:_MAIN_PATH.index(stage) + 1])
+            if stage in SIGNED_OR_LATER and rng.random() < 0.2:
+                path = ["lead", *path[3:]]  # signed on the spot at an event
+        else:
+            path = ["lead", "negotiating", stage][rng.choice((0, 1)):]
+        # the last move 1 day to 2 years ago (finished projects longer), earlier moves before it
+        since = rng.uniform(1, 730 if stage not in ("in_production", "full_capacity") else 1100) * rng.random()
+        since = max(since, 1)
+        ages = [since]
+        for previous in reversed(path[:-1]):
+            ages.insert(0, ages[0] + rng.uniform(*_DWELL.get(previous, (10, 90))))
+        times = [now - timedelta(days=age) for age in ages]
+        activity = times[-1] + (now - times[-1]) * rng.random() ** 3
+        planned = _money(rng, *_PLANNED.get(stage, (20_000, 300_000)))
+        signed = stage in SIGNED_OR_LATER
+        reached = {column: None for column in REACHED.values()}
+        for key, at in zip(path, times, strict=True):
+            if reached[REACHED[key]] is None:
+                reached[REACHED[key]] = at.astimezone(tz).date()
+        confidential = rng.random() < 0.03
+        funds = Decimal("0")
+        if signed:
+            share = {"signed": 0.1, "under_construction": 0.4, "in_production": 0.75, "full_capacity": 0.95}[stage]
+            funds = (planned * Decimal(str(round(share * rng.uniform(0.6, 1.0), 2)))).quantize(Decimal("100"))
+            received = times[path.index("signed")] + (activity - times[path.index("signed")]) * rng.random()
+            funds_rows.append({"id": len(funds_rows) + 1, "project_id": pid, "received_on": received.astimezone(tz)
+                               .date(), "amount": funds, "note": "首期资金到位", "actor_id": owner,
+                               "created_at": received, "updated_at": received})
+        fixed = (planned * Decimal(str(round(rng.uniform(0.5, 0.9), 2)))).quantize(Decimal("100"))
+        product = rng.choice(_PRODUCTS[cluster])
+        name = rng.choice((f"年产{rng.choice((300, 500, 1000, 2000, 5000))}万套{product}项目", f"{product}生产基地项目",
+                           f"{product}扩产项目", f"{company['short_name']}{product}项目",
+                           f"{product}产业园项目"))
+        project_rows.append({
+            "id": pid, "company_id": company["id"], "name": name, "cluster": cluster,
+            "park": rng.choice(("dunhou", "fenghuang")) if signed or rng.random() < 0.4 else None,
+            "planned_investment": planned, "fixed_asset_investment": fixed if signed or rng.random() < 0.3 else None,
+            "expected_output": planned * 2 if signed else None, "expected_tax": (planned / 10) if signed else None,
+            "jobs": rng.choice((100, 200, 500, 1000)) if signed else None,
+            "land_mu": Decimal(rng.choice((30, 50, 100, 200))) if signed else None, "description": "",
+            "owner_id": owner, "first_contact_id": first_contact, "source": rng.choice(sources), "event_id": None,
+            "key_project": rng.random() < 0.10, "confidential": confidential,
+            "code_name": f"{chr(65 + pid % 26)}{pid % 1000:03d}项目" if confidential else "",
+            "planned_start": None, "planned_production": None, "stage": stage, "stage_changed_at": times[-1],
+            "lost_reason": rng.choice(_LOST_REASONS) if stage == "lost" else "", "funds_in_place": funds,
+            "last_activity_at": activity, "notes": "", **reached, "version": len(path), "created_at": times[0],
+            "updated_at": activity, "deleted_at": None, "deleted_by_id": None})
+        previous = None
+        for key, at in zip(path, times, strict=True):
+            move_id += 1
+            move_rows.append({"id": move_id, "project_id": pid, "from_stage": previous, "to_stage": key, "at": at,
+                              "recorded_at": at, "actor_id": first_contact if previous is None else owner,
+                              "note": "", "reason": project_rows[-1]["lost_reason"] if key == "lost" else ""})
+            previous = key
+    return {"project": project_rows, "stage_move": move_rows, "funds_entry": funds_rows}
+
+
+def generate(url: str, companies: int, *, projects: int | None = None, seed: int = 20261128, log=print) -> Summary:
+    """Fill an empty, migrated database (`projects` defaults by database: 50,000 on SQLite, 200,000 on PostgreSQL)."""
     started = time.perf_counter()
-    tables, facts = build(companies, seed)
-    log(f"  built {len(tables['company']):,} companies, {len(tables['contact']):,} contacts, "
-        f"{len(tables['audit_event']):,} audit events in {time.perf_counter() - started:.0f} s")
     engine = create_engine(url)
+    if projects is None:
+        projects = DEFAULT_PROJECTS[engine.dialect.name]
+    tables, facts = build(companies, seed, projects)
+    log(f"  built {len(tables['company']):,} companies, {len(tables['contact']):,} contacts, "
+        f"{len(tables['audit_event']):,} audit events, {len(tables['project']):,} projects, "
+        f"{len(tables['stage_move']):,} stage moves in {time.perf_counter() - started:.0f} s")
     order = [("ref_item", RefItem), ("team", Team), ("user", User), ("company", Company), ("contact", Contact),
-             ("audit_event", AuditEvent)]
+             ("audit_event", AuditEvent), ("project", Project), ("stage_move", StageMove),
+             ("funds_entry", FundsEntry)]
     with engine.begin() as conn:
         if conn.scalar(select(func.count()).select_from(Company.__table__)):
             raise SystemExit("The bench database already holds companies; generate into an empty one.")
@@ -263,17 +384,22 @@ def generate(url: str, companies: int, *, seed: int = 20261128, log=print) -> Su
     engine.dispose()
     return Summary(companies=len(tables["company"]), contacts=len(tables["contact"]),
                    audit_events=len(tables["audit_event"]), users=len(tables["user"]),
-                   seconds=time.perf_counter() - started, extra=facts)
+                   seconds=time.perf_counter() - started,
+                   extra={**facts, "projects": len(tables["project"]), "stage_moves": len(tables["stage_move"]),
+                          "funds_entries": len(tables["funds_entry"])})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True, help="SQLAlchemy URL of a migrated, empty database")
     parser.add_argument("--companies", type=int, default=100_000)
+    parser.add_argument("--projects", type=int, default=None,
+                        help="projects to generate (default: 50,000 on SQLite, 200,000 on PostgreSQL)")
     parser.add_argument("--seed", type=int, default=20261128)
     args = parser.parse_args()
-    summary = generate(args.url, args.companies, seed=args.seed)
+    summary = generate(args.url, args.companies, projects=args.projects, seed=args.seed)
     print(f"{summary.companies:,} companies, {summary.contacts:,} contacts, {summary.audit_events:,} audit events, "
+          f"{summary.extra['projects']:,} projects, {summary.extra['stage_moves']:,} stage moves, "
           f"{summary.users} users in {summary.seconds:.0f} s")
 
 

@@ -4,10 +4,15 @@ Each connection is a thread with its own `http.client` connection (re-opened whe
 gunicorn's sync workers do after every response). Latency is measured from sending the request to having read the
 whole body. Every response must be 200, or the run fails: a timed redirect to /login would be a lie.
 
+`timed_moves` times stage moves (POST /projects/<id>/move, as the board's drag and drop sends them): each
+connection moves its own project back and forth between two stages, sending the CSRF token and the version the
+previous answer returned, so every move is a real one (a stale version would be a 409 and fail the run).
+
     python bench/load.py http://127.0.0.1:5082/hello http://127.0.0.1:5082/rows --requests 100 --runs 3
 """
 import argparse
 import http.client
+import json
 import re
 import statistics
 import threading
@@ -82,6 +87,67 @@ def sign_in(base: str, email: str, password: str) -> Client:
         raise LoadError(f"signed in, but /profile gave {status}")
     conn.close()
     return client
+
+
+def csrf_token(client: Client, path: str = "/profile") -> str:
+    """The CSRF token of the signed-in session (every page carries it in <meta name="csrf-token">)."""
+    conn = client.connect()
+    try:
+        status, _, page = client.request(conn, "GET", path)
+    finally:
+        conn.close()
+    match = re.search(rb'name="csrf-token" content="([^"]+)"', page)
+    if status != 200 or not match:
+        raise LoadError(f"GET {path} gave {status} without a csrf-token meta tag")
+    return match.group(1).decode()
+
+
+def timed_moves(client: Client, projects: list[dict], stages: tuple[str, str], *, token: str, filters: str = "",
+                requests: int = 100, warmup: int = 4) -> list[float]:
+    """Latencies in ms of `requests` stage moves, one connection per project (`{"id", "stage", "version"}`, updated
+    in place), each project alternating between the two stages."""
+    times: list[float] = []
+    errors: list[str] = []
+    counter = iter(range(warmup + requests))
+    take = threading.Lock()
+
+    def worker(project: dict):
+        conn = client.connect()
+        try:
+            while True:
+                with take:
+                    n = next(counter, None)
+                if n is None or errors:
+                    return
+                to_stage = stages[1] if project["stage"] == stages[0] else stages[0]
+                body = urlencode({"csrf_token": token, "stage": to_stage, "from_stage": project["stage"],
+                                  "version": project["version"], "filters": filters}).encode()
+                headers = {"Content-Type": "application/x-www-form-urlencoded", "X-CSRFToken": token,
+                           "Accept": "application/json", "X-Requested-With": "XMLHttpRequest"}
+                path = f"/projects/{project['id']}/move"
+                start = time.perf_counter()
+                status, _, data = client.request(conn, "POST", path, body, headers)
+                elapsed = (time.perf_counter() - start) * 1000
+                if status != 200:
+                    errors.append(f"POST {path} gave {status}: {data[:300]!r}")
+                    return
+                reply = json.loads(data)
+                project["stage"], project["version"] = reply["stage"], reply["version"]
+                if project["stage"] != to_stage:
+                    errors.append(f"POST {path}: the project is at {project['stage']}, not {to_stage}")
+                elif n >= warmup:
+                    times.append(elapsed)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(p,)) for p in projects]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise LoadError(errors[0])
+    return times
 
 
 def timed(client: Client, path: str, *, requests: int = 100, connections: int = 2, warmup: int = 4) -> list[float]:

@@ -1,13 +1,15 @@
-"""The benchmark: generate a book of companies, serve the real app and the floor app, time pages against floors.
+"""The benchmark: generate a book of companies and projects, serve the real app and the floor app, time pages
+against floors.
 
-    python bench/run.py [--db sqlite|postgres] [--companies N] [--runs 3] [--requests 100] [--readme]
+    python bench/run.py [--db sqlite|postgres] [--companies N] [--projects N] [--runs 3] [--requests 100] [--readme]
 
 Steps: create the bench database (bench/results/bench-<N>.sqlite, or the PostgreSQL database `crm_bench`), migrate
 it with the app's `flask db upgrade`, fill it with bench/generate.py, start the app (gunicorn, 2 workers,
 127.0.0.1:5081) and the floor app (gunicorn, 2 workers, 127.0.0.1:5082) on that database, sign in as an officer
 through the login form (with its CSRF token), then for each run time every URL in turn with a bounded client
-(bench/load.py: 2 connections, a fixed number of requests). Each figure is the median over the runs of that run's
-median and p95. Every process started here is stopped at the end, and `crm_bench` is dropped unless --keep.
+(bench/load.py: 2 connections, a fixed number of requests; a stage move is a POST with the page's CSRF token and the
+version the previous move returned). Each figure is the median over the runs of that run's median and p95. Every
+process started here is stopped at the end, and `crm_bench` is dropped unless --keep.
 
 Results go to bench/results/<db>-<N>.json and .md; --readme also replaces this database's table in bench/README.md.
 """
@@ -38,7 +40,12 @@ APP_PORT, FLOOR_PORT = 5081, 5082
 PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PG_DB = "crm_bench"
 #: page kind → (floor it is compared with, allowed p95 ratio)
-TARGETS = {"list": ("rows", 3.0), "search": ("rows", 3.0), "detail": ("rows", 4.0), "trivial": ("hello", 5.0)}
+TARGETS = {"list": ("rows", 3.0), "search": ("rows", 3.0), "detail": ("rows", 4.0), "trivial": ("hello", 5.0),
+           "project": ("project_rows", 3.0), "board": ("project_board", 3.0)}
+FLOOR_NAMES = {"rows": "50-row floor", "hello": "hello-world", "project_rows": "50-project-row floor",
+               "project_board": "GROUP BY floor"}
+#: a stage move goes back and forth between these two stages
+MOVE_STAGES = ("negotiating", "site_visit")
 
 
 def log(msg: str) -> None:
@@ -108,13 +115,14 @@ def apply_sql(url: str, path: Path) -> None:
     engine.dispose()
 
 
-def company_count(url: str) -> int:
+def row_counts(url: str) -> tuple[int, int]:
+    """(companies, projects) in an existing bench database."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return conn.scalar(text("SELECT count(*) FROM company"))
+            return conn.scalar(text("SELECT count(*) FROM company")), conn.scalar(text("SELECT count(*) FROM project"))
     finally:
         engine.dispose()
 
@@ -133,6 +141,8 @@ def pick_urls(companies: int) -> tuple[list[dict], dict]:
     from crm.companies.models import Company, Contact
     from crm.core.text import pinyin_initials
     from crm.extensions import db
+    from crm.projects import queries as pq
+    from crm.projects.models import Project, StageMove
 
     app = create_app()
     with app.app_context():
@@ -171,16 +181,62 @@ def pick_urls(companies: int) -> tuple[list[dict], dict]:
                     raise SystemExit(f"{label}: the page is empty; the data does not fit the benchmark")
             urls.append({"label": label, "kind": kind, "server": "app", "matches": total,
                          "path": path + (f"?{urlencode(args, quote_via=quote)}" if args else "")})
+        urls += project_urls(me, pq)
+        n_projects = db.session.scalar(select(func.count()).select_from(Project))
         urls += [{"label": "Floor: hello-world (bare Flask)", "kind": "hello", "server": "floor", "path": "/hello",
                   "matches": None},
                  {"label": "Floor: 50 rows of 100k + count (bare Flask)", "kind": "rows", "server": "floor",
-                  "path": "/rows", "matches": db.session.scalar(select(func.count()).select_from(Company))}]
+                  "path": "/rows", "matches": db.session.scalar(select(func.count()).select_from(Company))},
+                 {"label": f"Floor: 50 rows of {n_projects // 1000}k projects + count (bare Flask)",
+                  "kind": "project_rows", "server": "floor", "path": "/project-rows", "matches": n_projects},
+                 {"label": f"Floor: GROUP BY stage over {n_projects // 1000}k projects + 50 rows (bare Flask)",
+                  "kind": "project_board", "server": "floor", "path": "/project-board", "matches": n_projects}]
         facts = {"visible_to_officer": visible, "officer": BENCH_EMAIL,
                  "contacts": db.session.scalar(select(func.count()).select_from(Contact)),
-                 "audit_events": db.session.scalar(select(func.count()).select_from(AuditEvent))}
+                 "audit_events": db.session.scalar(select(func.count()).select_from(AuditEvent)),
+                 "projects": n_projects, "stage_moves": db.session.scalar(select(func.count()).select_from(StageMove)),
+                 "visible_projects": pq.count(pq.filtered(me, pq.ProjectFilters()))}
         db.session.remove()
         db.engine.dispose()
     return urls, facts
+
+
+def project_urls(me, pq) -> list[dict]:
+    """The project rows (issue 3): the board on open stages (alone and with a cluster filter), the list's first and
+    deep pages, and a stage move (POST), each against the 50-project-row floor."""
+    everything = pq.filtered(me, pq.ProjectFilters())
+    visible = pq.count(everything)
+    deep = max(1, min(1000, int(visible / 50 * 0.95)))
+    urls = []
+    for label, path, args in [
+        ("Project board, open stages", "/projects/board", {"stage": "open"}),
+        ("Project board, open stages + cluster", "/projects/board", {"stage": "open", "cluster": "electronic_info"}),
+        ("Project list, first page", "/projects", {}),
+        (f"Project list, deep page (page {deep})", "/projects", {"page": str(deep)}),
+    ]:
+        f = pq.ProjectFilters.from_args(args)
+        if path == "/projects/board":
+            columns = pq.board(me, f)
+            if not all(c.cards for c in columns):
+                raise SystemExit(f"{label}: an empty column; the data does not fit the benchmark")
+            matches = sum(c.count for c in columns)
+        else:
+            rows, _ = pq.project_page(me, f, page=int(args.get("page", "1")))
+            if not rows:
+                raise SystemExit(f"{label}: the page is empty; the data does not fit the benchmark")
+            matches = pq.count(pq.filtered(me, f))
+        urls.append({"label": label, "kind": "board" if path == "/projects/board" else "project", "server": "app",
+                     "matches": matches,
+                     "path": path + (f"?{urlencode(args, quote_via=quote)}" if args else "")})
+    # the officer's own projects at the first of the two stages, one per connection, moved back and forth
+    mine, _ = pq.project_page(me, pq.ProjectFilters(owner_id=me.id, stage=MOVE_STAGES[0]), per_page=8)
+    movers = [{"id": p.id, "stage": p.stage, "version": p.version} for p in mine if not p.confidential]
+    if not movers:
+        raise SystemExit(f"the officer has no projects at {MOVE_STAGES[0]} to move")
+    urls.append({"label": f"Stage move (POST, {MOVE_STAGES[0]} ⇄ {MOVE_STAGES[1]})", "kind": "project",
+                 "server": "app", "matches": None, "path": "/projects/<id>/move", "movers": movers,
+                 "filters": "stage=open"})
+    return urls
 
 
 # --- servers ------------------------------------------------------------------------------------------------------
@@ -259,7 +315,7 @@ def table(result: dict) -> str:
             floor_kind, limit = TARGETS[r["kind"]]
             value = r["p95"] / floors[floor_kind]["p95"]
             ratio = f"{value:.1f}×"
-            target = f"≤ {limit:g}× {'50-row floor' if floor_kind == 'rows' else 'hello-world'}"
+            target = f"≤ {limit:g}× {FLOOR_NAMES[floor_kind]}"
             met = "yes" if value <= limit else "**no**"
         matches = f"{r['matches']:,}" if r["matches"] is not None else ""
         lines.append(f"| {r['label']} | `{r['path']}` | {matches} | {r['median']:.1f} | {r['p95']:.1f} | {ratio} | "
@@ -273,7 +329,9 @@ def markdown(result: dict) -> str:
             f"Machine: {result['machine']}; load client on the same machine; 1-minute load average "
             f"{result['load_average'][0]:.2f} before and {result['load_average'][1]:.2f} after the run  \n"
             f"Database: {result['database']}; {result['companies']:,} companies, {result['contacts']:,} contacts, "
-            f"{result['audit_events']:,} audit events; the officer signed in sees {result['visible']:,} companies  \n"
+            f"{result['audit_events']:,} audit events, {result['projects']:,} projects with "
+            f"{result['stage_moves']:,} stage moves; the officer signed in sees {result['visible']:,} companies and "
+            f"{result['visible_projects']:,} projects  \n"
             f"Load: {result['requests']} requests per URL per run over {result['connections']} connections, "
             f"{result['runs']} runs, URLs interleaved within each run; figures are medians over the runs of each "
             f"run's median and p95" + (f"  \nApplied after generating: `{result['sql']}`" if result["sql"] else "")
@@ -297,6 +355,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--companies", type=int, default=100_000)
+    parser.add_argument("--projects", type=int, default=None,
+                        help="projects to generate (default: 50,000 on SQLite, 200,000 on PostgreSQL)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--requests", type=int, default=100, help="timed requests per URL per run")
     parser.add_argument("--connections", type=int, default=2)
@@ -306,6 +366,8 @@ def main() -> None:
     parser.add_argument("--sql", type=Path, help="a SQL file run after generating (to try an index before writing its "
                         "migration); the results are tagged with its name")
     args = parser.parse_args()
+    if args.projects is None:  # generate.DEFAULT_PROJECTS (not imported yet: the app's config reads the environment)
+        args.projects = 50_000 if args.db == "sqlite" else 200_000
 
     instance = Path(tempfile.mkdtemp(prefix="crm-bench-"))
     url, fresh = prepare_database(args.db, args.companies, args.reuse, args.sql)
@@ -320,11 +382,12 @@ def main() -> None:
         if fresh:
             from generate import generate
 
-            log(f"generating {args.companies:,} companies")
-            summary = generate(url, args.companies, log=log)
+            log(f"generating {args.companies:,} companies and {args.projects:,} projects")
+            summary = generate(url, args.companies, projects=args.projects, log=log)
             log(f"generated in {summary.seconds:.0f} s")
-        elif company_count(url) != args.companies:
-            raise SystemExit("--reuse: the existing bench database has a different number of companies")
+        elif row_counts(url) != (args.companies, args.projects):
+            raise SystemExit("--reuse: the existing bench database has a different number of companies or projects "
+                             f"({row_counts(url)}); run without --reuse to regenerate it")
         if args.sql:
             log(f"applying {args.sql}")
             apply_sql(url, args.sql)
@@ -349,9 +412,14 @@ def main() -> None:
         per_run: dict[str, list[tuple[float, float]]] = {u["label"]: [] for u in urls}
         for run in range(1, args.runs + 1):
             log(f"run {run}/{args.runs}")
+            token = load.csrf_token(app_client)
             for u in urls:
                 client = app_client if u["server"] == "app" else floor_client
-                times = load.timed(client, u["path"], requests=args.requests, connections=args.connections)
+                if "movers" in u:
+                    times = load.timed_moves(client, u["movers"][:args.connections], MOVE_STAGES, token=token,
+                                             filters=u["filters"], requests=args.requests)
+                else:
+                    times = load.timed(client, u["path"], requests=args.requests, connections=args.connections)
                 per_run[u["label"]].append(load.summary(times))
                 log(f"  {u['label']}: median {per_run[u['label']][-1][0]:.1f} ms, p95 {per_run[u['label']][-1][1]:.1f}")
         for u in urls:
@@ -371,6 +439,8 @@ def main() -> None:
         "command": "python bench/run.py " + " ".join(sys.argv[1:]), "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": machine(), "database": version, "db": args.db, "companies": args.companies,
         "contacts": facts["contacts"], "audit_events": facts["audit_events"], "visible": facts["visible_to_officer"],
+        "projects": facts["projects"], "stage_moves": facts["stage_moves"],
+        "visible_projects": facts["visible_projects"],
         "requests": args.requests, "connections": args.connections, "runs": args.runs,
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "sql": str(args.sql.resolve().relative_to(ROOT)) if args.sql else None, "urls": urls,

@@ -56,7 +56,7 @@ def create_user(email, name, role, password, team_name):
 @click.option("--companies", default=300, show_default=True, help="How many GBA prospects to generate.")
 @click.option("--reference-only", is_flag=True, help="Only the zone's reference lists, no users or companies.")
 def seed_demo(companies, reference_only):
-    """Load the Ji'an demo zone (idempotent): reference lists, demo users of each role, companies."""
+    """Load the Ji'an demo zone (idempotent): reference lists, demo users of each role, companies, projects."""
     from crm import demo
 
     with writing():
@@ -70,7 +70,8 @@ def seed_demo(companies, reference_only):
         lines = [f"{email}  {password}" for email, password in result["users"].items()]
         path.write_text("Demo sign-ins (e-mail  password):\n" + "\n".join(lines) + "\n", encoding="utf-8")
         os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
-    click.echo(f"Demo zone loaded: {len(result['users'])} new users, {result['companies']} new companies.")
+    click.echo(f"Demo zone loaded: {len(result['users'])} new users, {result['companies']} new companies, "
+               f"{result.get('projects', 0)} new projects.")
     show_demo_credentials()
 
 

@@ -4,6 +4,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from flask import abort, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.datastructures import MultiDict
 
 from crm.audit.services import record_denied
@@ -59,6 +60,18 @@ class CardContext:
         self.stage_names = dict(self.stages)
         self._show = _id_url("projects.show")
         self._stage = _id_url("projects.stage")
+        # the cards' fixed words, translated once per page instead of once per card
+        self.text = {"key": str(_("Key project")), "confidential": str(_("Confidential")), "owner": str(_("Owner")),
+                     "days_title": str(_("Days in this stage")), "stale": str(_("Stale")),
+                     "stale_title": str(_("No activity for %(n)d days or more", n=self.stale_days)),
+                     "move_to": str(_("Move to…")), "go": str(_("Go"))}
+        self._days: dict[int, str] = {}
+
+    def days_label(self, project) -> str:
+        days = self.days(project)
+        if days not in self._days:
+            self._days[days] = ngettext("%(num)d day", "%(num)d days", days)
+        return self._days[days]
 
     def company(self, project) -> str:
         return queries.shown_name(project, self.company_ids)

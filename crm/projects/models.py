@@ -20,10 +20,14 @@ REACHED = {key: f"reached_{key}" for key in KEYS}
 class Project(VersionedMixin, SoftDeleteMixin, db.Model):
     __table_args__ = (
         # the board: one column is one stage, cards in the column's order (key projects first, then the latest
-        # arrivals), read backwards from the index and stopped at the cap
-        Index("ix_project_board", "stage", "key_project", "stage_changed_at", "id"),
-        # the list's default order, and each of its filters in that order
-        Index("ix_project_list_updated", "updated_at", "id"),
+        # arrivals), read backwards from the index and stopped at the cap. What every board query filters on
+        # (visibility: deleted_at, confidential, owner_id; the board's cluster and park) and the summed amount ride
+        # along, so the column totals and a column's next cards are read from the index alone
+        Index("ix_project_board", "stage", "key_project", "stage_changed_at", "id", "deleted_at", "confidential",
+              "owner_id", "cluster", "park", "planned_investment"),
+        # the list's default order, and each of its filters in that order; visibility rides along so a deep page
+        # skips index entries, not table rows
+        Index("ix_project_list_updated", "updated_at", "id", "deleted_at", "confidential", "owner_id"),
         Index("ix_project_owner", "owner_id", "updated_at", "id"),
         Index("ix_project_cluster", "cluster", "updated_at", "id"),
         Index("ix_project_park", "park", "updated_at", "id"),

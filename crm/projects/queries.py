@@ -2,7 +2,7 @@
 from dataclasses import dataclass, fields
 from datetime import timedelta
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, union_all
 from sqlalchemy.orm import joinedload, load_only
 
 from crm.audit.models import AuditEvent
@@ -27,7 +27,7 @@ SORTS = {
 }
 DEFAULT_SORT = "updated"
 #: the board shows this many cards per column; "show more" fetches the next ones
-CARDS_PER_COLUMN = 20
+CARDS_PER_COLUMN = 12
 #: the list counts up to here, then says "more than 500" (see the company list)
 COUNT_CAP = 500
 
@@ -183,11 +183,21 @@ def board(user: User, f: ProjectFilters) -> list[Column]:
     totals = {stage: (n, total) for stage, n, total in db.session.execute(
         stmt.with_only_columns(Project.stage, func.count(), func.coalesce(func.sum(Project.planned_investment), 0))
         .group_by(Project.stage))}
+    # every column's first cards in one statement (one limited SELECT per column, UNION ALL), then one load
+    filled = [s.key for s in shown if totals.get(s.key, (0, 0))[0]]
+    ids: list[int] = []
+    if filled:
+        base = filtered(user, f, with_stage=False).with_only_columns(Project.id)
+        parts = [base.where(Project.stage == key).order_by(*BOARD_ORDER).limit(CARDS_PER_COLUMN).subquery()
+                 for key in filled]
+        ids = list(db.session.scalars(union_all(*(select(part.c.id) for part in parts))))
+    by_stage: dict[str, list[Project]] = {}
+    for project in _load(ids):  # in the order of `ids`: column by column, each in board order
+        by_stage.setdefault(project.stage, []).append(project)
     columns = []
     for stage in shown:
         n, total = totals.get(stage.key, (0, 0))
-        cards = column_cards(user, f, stage.key) if n else []
-        columns.append(Column(stage, n, total, cards))
+        columns.append(Column(stage, n, total, by_stage.get(stage.key, [])))
     return columns
 
 

@@ -75,14 +75,28 @@ class ListRow:
     days_in_stage: int
     stale: bool
     editable: bool
+    #: "12 days", translated (once per distinct number on the page)
+    days_label: str = ""
+    #: the planned investment and the funds in place, formatted
+    planned: str = ""
+    funds: str = ""
 
 
 def _list_rows(me: User, projects: list[Project]) -> list[ListRow]:
+    """The list's rows with everything a row shows worked out here, once: the template's loop stays plain."""
     company_ids = queries.visible_company_ids(me, projects)
     now, today, days = utcnow(), today_in_zone(), services.stale_days()
-    return [ListRow(p, queries.shown_name(p, company_ids), p.company_id in company_ids,
-                    services.days_in_stage(p, today=today), services.is_stale(p, now=now, days=days),
-                    access.can_edit_project(me, p)) for p in projects]
+    labels: dict[int, str] = {}
+    rows = []
+    for p in projects:
+        in_stage = services.days_in_stage(p, today=today)
+        if in_stage not in labels:
+            labels[in_stage] = ngettext("%(num)s day", "%(num)s days", in_stage)
+        rows.append(ListRow(p, queries.shown_name(p, company_ids), p.company_id in company_ids, in_stage,
+                            services.is_stale(p, now=now, days=days), access.can_edit_project(me, p),
+                            labels[in_stage], format_amount(p.planned_investment),
+                            format_amount(p.funds_in_place) if p.funds_in_place else "—"))
+    return rows
 
 
 def _filters_from_query(query: str) -> queries.ProjectFilters:
@@ -121,7 +135,8 @@ def index():
         parks=reference.choices("park"), officers=company_queries.officers(me),
         teams=list(db.session.scalars(select(Team).order_by(Team.name))),
         cluster_names=reference.names("cluster"), park_names=reference.names("park"),
-        is_manager=access.is_manager(me), selectable=any(r.editable for r in rows), stale_days=services.stale_days())
+        is_manager=access.is_manager(me), selectable=any(r.editable for r in rows), stale_days=services.stale_days(),
+        stage_labels={s.key: str(s.label) for s in stages.STAGES})
 
 
 @bp.route("/projects/export.xlsx")
