@@ -44,7 +44,7 @@ class ProjectForm(FlaskForm):
     description = TextAreaField(_l("Project content"))
     source = SelectField(_l("Source"), choices=[], validate_choice=False)
     key_project = BooleanField(_l("Key project"))
-    confidential = BooleanField(_l("Confidential: other teams see only the code name"))
+    confidential = BooleanField(_l("Confidential: only the owner, the owner's team and managers see it"))
     code_name = StringField(_l("Code name"))
     planned_start = StringField(_l("Planned construction start"))
     planned_production = StringField(_l("Planned production start"))
