@@ -61,3 +61,18 @@ def test_claim_and_release_through_the_pool(client):
     assert client.post(f"/companies/{company.id}/release").status_code == 302
     db.session.expire_all()
     assert db.session.get(Company, company.id).owner_id is None
+
+
+def test_the_company_timeline_names_what_changed(client):
+    """The timeline shows old → new for an edit, with list names instead of stored keys."""
+    from crm.companies import services
+
+    make_reference()
+    officer = make_user("officer", locale="en")
+    company = make_company("旧名字有限公司", owner=officer)
+    services.update_company(company.id, {"name": "新名字有限公司", "cluster": "green_food"}, actor=officer,
+                            version=company.version)
+    login(client, officer)
+    page = client.get(f"/companies/{company.id}").get_data(as_text=True)
+    assert "旧名字有限公司 → 新名字有限公司" in page
+    assert "— → Green food" in page  # the cluster's name in the UI language, not its key
