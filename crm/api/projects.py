@@ -1,10 +1,7 @@
 """Projects, their stage moves, history and funds in place over JSON; the same services and scope as the pages."""
 from flask import g, request
-from sqlalchemy import select
 
 from crm.auth import access
-from crm.companies.services import COMPANY_FIELDS
-from crm.core import fields as rules
 from crm.core.pagination import page_args
 from crm.errors import Invalid
 from crm.extensions import db
@@ -81,23 +78,14 @@ def _text(data: dict, name: str) -> str:
 
 # --- list, create, read, change, delete ------------------------------------------------------------------------------
 
-#: list filters whose value, when given but not understood, matches nothing (instead of being dropped)
-_STRICT_FILTERS = {"stage": "stage", "owner_id": "owner_id", "team_id": "team_id", "company_id": "company_id"}
-
-
 @bp.get("/projects")
 @token_required
 def list_projects():
     filters = queries.ProjectFilters.from_args(request.args)
     page, per_page = page_args(request.args)
-    unmatched = any((request.args.get(arg) or "").strip() and not getattr(filters, attr)
-                    for arg, attr in _STRICT_FILTERS.items())
-    if unmatched:  # e.g. stage=signd: an empty list, not every project
+    if queries.ProjectFilters.unmatched(request.args):  # e.g. stage=signd: an empty list, not every project
         return {"items": [], "total": 0, "page": page, "per_page": per_page}
-    rows, total = queries.project_page(g.api_user, filters, page=page, per_page=per_page)
-    if rows:
-        # the page's rows were loaded with the list's columns only: fill in the rest in one statement
-        db.session.scalars(select(Project).where(Project.id.in_([p.id for p in rows]))).all()
+    rows, total = queries.project_page(g.api_user, filters, page=page, per_page=per_page, columns=None)
     company_ids, days = queries.visible_company_ids(g.api_user, rows), services.stale_days()
     return {"items": [project_json(p, company_ids, days) for p in rows], "total": total, "page": page,
             "per_page": per_page}
@@ -107,18 +95,7 @@ def list_projects():
 @token_required
 def create_project():
     data = json_body()
-    new_company = data.pop("company", None)
-    if new_company is not None:
-        if not isinstance(new_company, dict):
-            raise Invalid("company must be an object.", {"company": ["Send the new company's fields as an object."]})
-        if data.get("company_id") is not None:
-            raise Invalid("Send company_id or company, not both.",
-                          {"company_id": ["Send company_id or a new company, not both."]})
-        # the company's field errors are named company.<field>, apart from the project's own
-        checked = rules.clean(COMPANY_FIELDS, new_company)
-        if checked.errors:
-            raise Invalid("Please correct the new company's fields.",
-                          {f"company.{k}": v for k, v in checked.errors.items()})
+    new_company = data.pop("company", None)  # a new company's fields, checked by the service (company.<field>)
     owner_id = _user_id(data, "owner_id")
     first_contact_id = _user_id(data, "first_contact_id")
     stage = data.get("stage")

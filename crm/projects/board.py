@@ -17,17 +17,12 @@ from crm.extensions import db
 from crm.reference import services as reference
 
 from . import queries, services, stages
-from .views import _me, bp
+from .views import _me, bp, format_amount
 
 #: from this many 万元 on, an amount reads in 亿元 (1 亿 = 10,000 万)
 YI = Decimal(10000)
 #: "show more" never pages deeper than this (an offset is a scan: past here the list page with filters is the tool)
 MAX_OFFSET = 100_000
-
-
-def _number(value: Decimal) -> str:
-    text = f"{value:,.2f}"
-    return text.rstrip("0").rstrip(".")
 
 
 def money_label(amount) -> str:
@@ -36,8 +31,8 @@ def money_label(amount) -> str:
         return ""
     amount = Decimal(amount)
     if abs(amount) >= YI:
-        return _("%(amount)s × 100M yuan", amount=_number(amount / YI))
-    return _("%(amount)s × 10k yuan", amount=_number(amount))
+        return _("%(amount)s × 100M yuan", amount=format_amount(amount / YI))
+    return _("%(amount)s × 10k yuan", amount=format_amount(amount))
 
 
 def _id_url(endpoint: str, **values) -> str:
@@ -186,9 +181,10 @@ def move(project_id: int):
                                       reason=form.get("reason", ""))
     except DomainError as err:
         db.session.rollback()
-        current = queries.board_card(me, project_id) if err.status not in (403, 404) else None
-        if current is not None and (isinstance(err, Conflict) or current.version != version):
-            # a stale card: whatever else is wrong with the move, the user first needs to see the project as it is
+        # the service checks the version before the move's own rules: a stale card is always a Conflict
+        current = queries.board_card(me, project_id) if isinstance(err, Conflict) else None
+        if current is not None:
+            # show the project as it is now, in its real column
             message = _("Someone else changed this project meanwhile: the card now shows it as it is (%(stage)s). "
                         "Your move was not saved.", stage=stages.BY_KEY[current.stage].label)
             return _card_reply(409, me, current, f, [from_stage, to_stage],

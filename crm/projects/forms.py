@@ -6,10 +6,7 @@ and its per-field messages are put back on these fields, so the page and the API
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
-from wtforms.validators import Length, Optional, StopValidation
-
-from crm.companies.services import COMPANY_FIELDS
-from crm.core.forms import Rule
+from wtforms.validators import Length
 
 
 class Marked:
@@ -54,19 +51,12 @@ class ProjectForm(FlaskForm):
 
 class NewProjectForm(ProjectForm):
     new_company = BooleanField(_l("The company is not in the CRM yet: create it"))
-    new_company_name = StringField(_l("New company's name"), validators=[Marked(), Length(max=200)])
-    new_company_uscc = StringField(_l("Unified social credit code"), validators=[Optional()])
+    #: checked by the service with the project (errors named company.name / company.uscc)
+    new_company_name = StringField(_l("New company's name"), validators=[Marked()])
+    new_company_uscc = StringField(_l("Unified social credit code"))
     stage = SelectField(_l("Stage"), choices=[], validate_choice=False, default="lead")
     lost_reason = TextAreaField(_l("Why was it lost?"))
     owner_id = SelectField(_l("Owner"), choices=[], validate_choice=False)
-
-    def validate_new_company_name(self, field):
-        if self.new_company.data and not (field.data or "").strip():
-            raise StopValidation(str(_l("Enter the new company's name.")))
-
-    def validate_new_company_uscc(self, field):
-        if self.new_company.data and field.data:
-            Rule(COMPANY_FIELDS["uscc"])(self, field)
 
 
 class StageForm(FlaskForm):

@@ -67,6 +67,14 @@ class ProjectFilters:
                    company_id=_int_arg(args.get("company_id")),
                    sort=args.get("sort") if args.get("sort") in SORTS else DEFAULT_SORT)
 
+    @staticmethod
+    def unmatched(args) -> bool:
+        """A stage or id filter was given but not understood (e.g. stage=signd): it matches nothing. The API answers
+        with an empty list; a page drops the filter."""
+        parsed = ProjectFilters.from_args(args)
+        return any((args.get(name) or "").strip() and not getattr(parsed, name)
+                   for name in ("stage", "owner_id", "team_id", "company_id"))
+
     def args(self, **override) -> dict:
         """The filters as query arguments (for links that keep them), leaving out the empty ones."""
         out = {}
@@ -129,7 +137,7 @@ def _load(ids: list[int], columns=ROW_COLUMNS) -> list[Project]:
     if not ids:
         return []
     rows = db.session.scalars(select(Project).options(
-        load_only(*columns),
+        *([load_only(*columns)] if columns else []),
         joinedload(Project.owner).load_only(User.name, User.team_id),
         joinedload(Project.company).load_only(Company.name, Company.owner_id),
     ).where(Project.id.in_(ids))).all()
@@ -138,11 +146,12 @@ def _load(ids: list[int], columns=ROW_COLUMNS) -> list[Project]:
 
 
 def project_page(user: User, f: ProjectFilters, *, page: int = 1, per_page: int = 50,
-                 count_cap: int | None = None) -> tuple[list[Project], int]:
+                 count_cap: int | None = None, columns: tuple | None = ROW_COLUMNS) -> tuple[list[Project], int]:
+    """One page and its total; the rows carry `columns` only (the list's), or every column with `columns=None`."""
     stmt = filtered(user, f)
     ids = list(db.session.scalars(stmt.with_only_columns(Project.id).order_by(*SORTS[f.sort])
                                   .limit(per_page).offset((page - 1) * per_page)))
-    return _load(ids), count(stmt, cap=count_cap)
+    return _load(ids, columns), count(stmt, cap=count_cap)
 
 
 # --- the board -------------------------------------------------------------------------------------------------------

@@ -165,6 +165,15 @@ def create_project(data: dict, *, actor: User, owner_id=None, first_contact_id=N
     problems = stages.move_problems(None, stage, lost_reason)
     errors.update({("lost_reason" if k == "reason" else k): v for k, v in problems.items()})
     company = None if new_company is not None else _company_for(values.get("company_id"), actor, errors)
+    if new_company is not None:
+        # the new company's own checks, reported with the project's and named company.<field>
+        if not isinstance(new_company, dict):
+            errors["company"] = [str(_l("Send the new company's fields as an object."))]
+        else:
+            if values.get("company_id") is not None:
+                errors["company_id"] = [str(_l("Choose a company or enter a new one, not both."))]
+            checked = rules.clean(companies.COMPANY_FIELDS, new_company)
+            errors.update({f"company.{name}": messages for name, messages in checked.errors.items()})
     owner = actor
     # a form sends the id as text: the officer's own id, however sent, is "self"
     if owner_id not in (None, "", "self") and str(owner_id).strip() != str(actor.id):
@@ -179,7 +188,10 @@ def create_project(data: dict, *, actor: User, owner_id=None, first_contact_id=N
     if errors:
         raise _invalid(errors)
     if new_company is not None:
-        company = companies.create_company(new_company, actor=actor, commit=False)
+        try:
+            company = companies.create_company(new_company, actor=actor, commit=False)
+        except Invalid as exc:  # e.g. an unknown reference key: still the new company's field
+            raise _invalid({f"company.{name}": messages for name, messages in exc.fields.items()}) from None
     values["company_id"] = company.id
     now = utcnow()
     reason = clean_text(lost_reason, 2000) if stage == "lost" else ""

@@ -361,23 +361,13 @@ def _create(form, me: User):
         new_company = {"name": form.new_company_name.data or "", "uscc": form.new_company_uscc.data or "",
                        "cluster": data.get("cluster") or "", "source": data.get("source") or ""}
     if not form.validate_on_submit():
-        # the new company's own fields are wrong: still show the project's messages in the same round. Without a
-        # company the service always refuses (company_id is required), so this call only reports; it writes nothing.
-        picked = bool(data.pop("company_id", None))
-        try:
-            services.create_project(data, actor=me, **kwargs)
-        except Invalid as exc:
-            db.session.rollback()
-            report_company = not new_company and not picked
-            apply_errors(form, {k: v for k, v in exc.fields.items() if k != "company_id" or report_company},
-                         prefix_map={"company_id": "company_q"})
         return 422, []
     try:
         return services.create_project(data, actor=me, new_company=new_company, **kwargs)
     except Invalid as exc:
         db.session.rollback()
-        for message in apply_errors(form, exc.fields, prefix_map={"company_id": "company_q",
-                                                                  "uscc": "new_company_uscc"}):
+        for message in apply_errors(form, exc.fields, prefix_map={
+                "company_id": "company_q", "company.name": "new_company_name", "company.uscc": "new_company_uscc"}):
             flash(message, "danger")
         return 422, []
     except Conflict as exc:  # the new company looks like one already in the book

@@ -74,7 +74,7 @@ def test_money_reads_in_wan_and_from_ten_thousand_wan_in_yi(app):
         assert money_label(None) == ""
         assert money_label(Decimal("0")).startswith("0 ")
         assert money_label(Decimal("8500")).startswith("8,500 ")
-        assert money_label(Decimal("1234.50")).startswith("1,234.5 ")
+        assert money_label(Decimal("1234.50")).startswith("1,234.50 ")
         assert money_label(Decimal("9999.99")).startswith("9,999.99 ")
         yi = money_label(Decimal("12500"))
         assert yi.startswith("1.25 ") and yi != money_label(Decimal("1.25")), "亿元 has its own unit"

@@ -310,7 +310,7 @@ def test_create_with_a_new_company_writes_both_or_neither(w):
     invalid(["planned_investment"], services.create_project, {"name": "新企业项目", "planned_investment": "-1"},
             actor=w.a, new_company={"name": "新来的科技有限公司"})
     assert count(Company, Company.name == "新来的科技有限公司") == 0
-    invalid(["name"], services.create_project, {"name": "新企业项目"}, actor=w.a, new_company={"name": ""})
+    invalid(["company.name"], services.create_project, {"name": "新企业项目"}, actor=w.a, new_company={"name": ""})
     project = services.create_project({"name": "新企业项目"}, actor=w.a, new_company={"name": "新来的科技有限公司"})
     company = db.session.scalar(select(Company).where(Company.name == "新来的科技有限公司"))
     assert company is not None and project.company_id == company.id and company.owner_id == w.a.id
