@@ -100,10 +100,10 @@ def drag(page, project, stage):
 
 def label(amount) -> str:
     """What the board writes for an amount, in the page's language (whichever it is, the number reads the same)."""
-    from crm.projects.board import _number
+    from crm.projects.views import format_amount
 
     amount = Decimal(amount)
-    return _number(amount / 10000) if amount >= 10000 else _number(amount)
+    return format_amount(amount / 10000) if amount >= 10000 else format_amount(amount)
 
 
 def test_drag_from_negotiating_to_signed_updates_totals_and_history(live_server, page_factory):
