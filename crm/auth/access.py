@@ -120,3 +120,91 @@ def visible_project(project_id: int, user: User):
 def user_scope(user: User) -> ColumnElement[bool]:
     """Users listed in pickers and filters: every staff member sees colleagues' names."""
     return true() if user.role in STAFF_ROLES else User.id == user.id
+
+
+# --- meetings and tasks ----------------------------------------------------------------------------------------------
+
+def _visible_record(user: User, company_column, project_column) -> ColumnElement[bool]:
+    """The record's company is one the user may see, and its project (if any) is too."""
+    from crm.companies.models import Company
+    from crm.projects.models import Project
+
+    company_ok = company_column.in_(select(Company.id).where(company_scope(user)).scalar_subquery())
+    project_ok = or_(project_column.is_(None),
+                     project_column.in_(select(Project.id).where(project_scope(user)).scalar_subquery()))
+    return and_(company_ok, project_ok)
+
+
+def meeting_scope(user: User) -> ColumnElement[bool]:
+    """Meetings the user may see: managers all; officers those they or their team logged, those they took part in,
+    and those on companies (and projects) they may see."""
+    from crm.meetings.models import Meeting, MeetingUser
+
+    live = Meeting.deleted_at.is_(None)
+    if is_manager(user):
+        return live
+    if user.role == Role.OFFICER.value:
+        took_part = Meeting.id.in_(select(MeetingUser.meeting_id).where(MeetingUser.user_id == user.id)
+                                   .scalar_subquery())
+        return and_(live, or_(_team_owns(user, Meeting.owner_id), took_part,
+                              _visible_record(user, Meeting.company_id, Meeting.project_id)))
+    return false()
+
+
+def task_scope(user: User) -> ColumnElement[bool]:
+    """Tasks the user may see: managers all; officers their own and their team's, and those on companies (and
+    projects) they may see. A task on no company is its owner's team's business only."""
+    from crm.meetings.models import Task
+
+    live = Task.deleted_at.is_(None)
+    if is_manager(user):
+        return live
+    if user.role == Role.OFFICER.value:
+        on_visible = and_(Task.company_id.is_not(None), _visible_record(user, Task.company_id, Task.project_id))
+        return and_(live, or_(_team_owns(user, Task.owner_id), on_visible))
+    return false()
+
+
+def can_edit_meeting(user: User, meeting) -> bool:
+    """Managers; officers for meetings they or their team logged."""
+    return is_manager(user) or (user.role == Role.OFFICER.value and same_team(user, meeting.owner))
+
+
+def can_edit_task(user: User, task) -> bool:
+    """Managers; officers for their own and their team's tasks."""
+    return is_manager(user) or (user.role == Role.OFFICER.value and same_team(user, task.owner))
+
+
+def require_edit_meeting(user: User, meeting) -> None:
+    if not can_edit_meeting(user, meeting):
+        raise Forbidden("Only the officer who logged this meeting, their team or a manager may change it.")
+
+
+def require_edit_task(user: User, task) -> None:
+    if not can_edit_task(user, task):
+        raise Forbidden("Only the task's owner, the owner's team or a manager may change it.")
+
+
+def visible_meeting(meeting_id: int, user: User):
+    from crm.extensions import db
+    from crm.meetings.models import Meeting
+
+    meeting = db.session.scalar(select(Meeting).where(Meeting.id == meeting_id, meeting_scope(user)))
+    if meeting is None:
+        raise NotFound("No such meeting.")
+    return meeting
+
+
+def visible_task(task_id: int, user: User):
+    from crm.extensions import db
+    from crm.meetings.models import Task
+
+    task = db.session.scalar(select(Task).where(Task.id == task_id, task_scope(user)))
+    if task is None:
+        raise NotFound("No such task.")
+    return task
+
+
+def can_see_tasks_of(user: User, owner: User) -> bool:
+    """Whose "my tasks" page a user may open: their own; a manager anyone's; an officer a teammate's."""
+    return owner.id == user.id or is_manager(user) or (user.role == Role.OFFICER.value and same_team(user, owner))

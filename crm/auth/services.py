@@ -97,6 +97,8 @@ def start_session(user: User, *, kind: str = "web", remember: bool = False, ip: 
     token = secrets.token_urlsafe(32)
     if kind == "api":
         lifetime = cfg["CRM_API_TOKEN_LIFETIME"]
+    elif kind == "feed":
+        lifetime = cfg["CRM_FEED_TOKEN_LIFETIME"]
     else:
         lifetime = cfg["REMEMBER_COOKIE_DURATION"] if remember else cfg["CRM_SESSION_ABSOLUTE"]
     db.session.add(UserSession(token_hash=_token_hash(token), user_id=user.id, kind=kind, remember=remember,

@@ -78,6 +78,28 @@ def protection_period() -> timedelta:
     return timedelta(days=int(reference.get_setting("protection_days")))
 
 
+def note_activity(company_id: int, at, *, actor: User | None = None) -> None:
+    """A meeting, completed follow-up or stage move touched the company at `at` (not in the future).
+
+    The company's last activity date moves forward (it feeds "stale" and the public pool), and when the holder did
+    the work their protection period (客户保护期) runs on from that day. Written as one UPDATE that keeps the
+    company's version: logging a visit must not make a colleague's open edit form stale.
+    """
+    from sqlalchemy import and_, case, or_, update
+
+    at = min(as_aware(at), utcnow())
+    values = {"last_activity_at": case((or_(Company.last_activity_at.is_(None), Company.last_activity_at < at), at),
+                                       else_=Company.last_activity_at),
+              "updated_at": Company.updated_at}
+    if actor is not None:
+        until = at + protection_period()
+        values["claimed_until"] = case(
+            (and_(Company.owner_id == actor.id, Company.claimed_until.is_not(None), Company.claimed_until < until),
+             until), else_=Company.claimed_until)
+    db.session.execute(update(Company).where(Company.id == company_id).values(**values)
+                       .execution_options(synchronize_session=False))
+
+
 def refresh_search_text(company: Company, contacts: list[Contact] | None = None) -> None:
     """Rebuild the lower-case text that search matches: names, pinyin, USCC, contacts and their phones."""
     if contacts is None:

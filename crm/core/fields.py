@@ -203,6 +203,122 @@ class Date(Field):
         return {"type": "string", "format": "date", "nullable": True}
 
 
+def _zoned(value):
+    """An aware datetime in UTC; a naive one is read in the zone's time zone (what an officer typed)."""
+    from datetime import UTC
+
+    from crm.core.timeutil import zone
+
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone())
+    return value.astimezone(UTC)
+
+
+def _parse_datetime(value):
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        raw = textrules.fold_width(value).strip().replace("Z", "+00:00").replace("z", "+00:00")
+        if len(raw) <= 10:  # a date alone is not a time
+            raise ValueError(raw)
+        parsed = datetime.fromisoformat(raw)
+    else:
+        raise ValueError(value)
+    if not 1990 <= parsed.year <= 2100:
+        raise ValueError(value)
+    return _zoned(parsed)
+
+
+@dataclass
+class DateTime(Field):
+    """A date and time: ISO 8601 with an offset, or without one (then in the zone's time zone). Stored in UTC."""
+
+    def parse(self, value):
+        if value in (None, ""):
+            return None
+        try:
+            return _parse_datetime(value)
+        except (TypeError, ValueError):
+            raise FieldError(_l("Enter a date and time as YYYY-MM-DD HH:MM.")) from None
+
+    def schema(self):
+        return {"type": "string", "format": "date-time", "nullable": True,
+                "description": "ISO 8601; without an offset it is read in the zone's time zone"}
+
+
+@dataclass
+class Due(Field):
+    """When a task is due: a date (`YYYY-MM-DD`, the whole day) or a date and time. Returns a date or an aware
+    datetime in UTC."""
+
+    def parse(self, value):
+        from datetime import date, datetime
+
+        if value in (None, ""):
+            return None
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        if isinstance(value, str) and len(textrules.fold_width(value).strip()) <= 10:
+            return Date().parse(value) if _looks_like_date(value) else self._fail()
+        try:
+            return _parse_datetime(value)
+        except (TypeError, ValueError):
+            return self._fail()
+
+    @staticmethod
+    def _fail():
+        raise FieldError(_l("Enter a date (YYYY-MM-DD) or a date and time (YYYY-MM-DD HH:MM)."))
+
+    def schema(self):
+        return {"type": "string", "nullable": True, "description": "a date (YYYY-MM-DD) or an ISO 8601 date-time",
+                "example": "2026-12-01"}
+
+
+def _looks_like_date(value: str) -> bool:
+    from datetime import date
+
+    try:
+        date.fromisoformat(textrules.fold_width(value).strip())
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class IdList(Field):
+    """A list of record ids (participants); a form's comma-separated text passes too."""
+
+    max_items: int = 50
+
+    def parse(self, value):
+        if value in (None, ""):
+            return []
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise FieldError(_l("Send a list of ids."))
+        ids = []
+        for item in value:
+            if isinstance(item, bool):
+                raise FieldError(_l("Send a list of ids."))
+            text = str(item).strip()
+            if not (text.isascii() and text.isdigit() and 0 < int(text) <= 2**31 - 1):
+                raise FieldError(_l("Send a list of ids."))
+            if int(text) not in ids:
+                ids.append(int(text))
+        if len(ids) > self.max_items:
+            raise FieldError(_l("At most %(n)d people.", n=self.max_items))
+        return ids
+
+    def empty(self):
+        return []
+
+    def schema(self):
+        return {"type": "array", "items": {"type": "integer"}}
+
+
 @dataclass
 class Boolean(Field):
     def parse(self, value):

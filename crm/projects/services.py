@@ -82,6 +82,17 @@ def days_in_stage(project: Project, *, today: date | None = None) -> int:
     return max(0, (today - as_aware(project.stage_changed_at).astimezone(zone()).date()).days)
 
 
+def note_activity(project_id: int, at) -> None:
+    """A meeting or a completed follow-up touched the project at `at`: its last activity moves forward (a project
+    idle for `stale_days` is flagged). One UPDATE that keeps the version, so an open edit form stays current."""
+    from sqlalchemy import case, update
+
+    at = min(as_aware(at), utcnow())
+    db.session.execute(update(Project).where(Project.id == project_id).values(
+        last_activity_at=case((Project.last_activity_at < at, at), else_=Project.last_activity_at),
+        updated_at=Project.updated_at).execution_options(synchronize_session=False))
+
+
 # --- validation ------------------------------------------------------------------------------------------------------
 
 def _cross_checks(values: dict, errors: dict, current: Project | None = None) -> None:

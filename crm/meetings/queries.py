@@ -1,0 +1,314 @@
+"""Read paths of meetings and tasks: "my tasks" in its four groups, the calendar's range, the calendar feed, and the
+one timeline of a company or a project (meetings, tasks, stage moves and changes, newest first)."""
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from crm.audit.models import AuditEvent
+from crm.auth import access
+from crm.auth.models import User
+from crm.companies.models import Contact
+from crm.companies.queries import count
+from crm.core.timeutil import as_aware, utcnow, zone
+from crm.extensions import db
+from crm.projects.models import FundsEntry, Project, StageMove
+from crm.projects.queries import STAGE_FIELDS
+
+from . import services
+from .models import Meeting, MeetingUser, Task
+
+#: "my tasks" shows at most this many overdue and later tasks (with the full count)
+OVERDUE_LIMIT = 200
+LATER_LIMIT = 50
+#: the calendar and the feed stop here (a month of a big team is far below)
+CALENDAR_LIMIT = 2000
+#: the feed covers this window around today
+FEED_PAST, FEED_AHEAD = timedelta(days=90), timedelta(days=366)
+TIMELINE_KINDS = ("meeting", "task", "stage", "change")
+TIMELINE_PAGE = 30
+
+
+def day_start(day: date) -> datetime:
+    """Midnight at the start of `day` in the zone's time zone, as an aware datetime."""
+    return datetime.combine(day, time(0), tzinfo=zone())
+
+
+# --- my tasks --------------------------------------------------------------------------------------------------------
+
+@dataclass
+class TaskGroups:
+    overdue: list[Task] = field(default_factory=list)
+    today: list[Task] = field(default_factory=list)
+    week: list[Task] = field(default_factory=list)
+    later: list[Task] = field(default_factory=list)
+    #: how many tasks each group has (the lists stop at OVERDUE_LIMIT and LATER_LIMIT)
+    counts: dict[str, int] = field(default_factory=dict)
+    #: completed today (zone time), newest first: a slip of the finger is one click from undone
+    done_today: list[Task] = field(default_factory=list)
+
+    @property
+    def open_total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _task_options():
+    return (joinedload(Task.company), joinedload(Task.project), joinedload(Task.owner))
+
+
+def task_groups(viewer: User, owner: User, *, now: datetime | None = None) -> TaskGroups:
+    """The owner's open tasks grouped overdue / today / this week / later by the zone's calendar days, as the
+    viewer may see them (see access.can_see_tasks_of for whose page a viewer may open)."""
+    now = now or utcnow()
+    today = now.astimezone(zone()).date()
+    sunday = services.week_end(today)
+    open_ = select(Task).options(*_task_options()).where(
+        Task.owner_id == owner.id, Task.done_at.is_(None), access.task_scope(viewer))
+    order = (Task.due_on, Task.due_at, Task.id)
+    groups = TaskGroups()
+    # this week's tasks (today included) are few: read them all and sort each into its group
+    near = list(db.session.scalars(open_.where(Task.due_on >= today, Task.due_on <= sunday).order_by(*order)
+                                   .limit(CALENDAR_LIMIT)))
+    overdue_today = [t for t in near if services.is_overdue(t, now=now)]
+    groups.overdue = overdue_today + list(db.session.scalars(
+        open_.where(Task.due_on < today).order_by(*order).limit(OVERDUE_LIMIT)))
+    for task in near:
+        if task not in overdue_today:
+            getattr(groups, services.bucket(task, now=now)).append(task)
+    groups.later = list(db.session.scalars(open_.where(Task.due_on > sunday).order_by(*order).limit(LATER_LIMIT)))
+    groups.counts = {
+        "overdue": len(overdue_today) + count(open_.where(Task.due_on < today)),
+        "today": len(groups.today), "week": len(groups.week),
+        "later": count(open_.where(Task.due_on > sunday)),
+    }
+    groups.done_today = list(db.session.scalars(
+        select(Task).options(*_task_options()).where(
+            Task.owner_id == owner.id, Task.done_at >= day_start(today), access.task_scope(viewer))
+        .order_by(Task.done_at.desc()).limit(20)))
+    return groups
+
+
+@dataclass
+class TaskFilters:
+    """The API's task list filters."""
+    owner_id: int | None = None
+    company_id: int | None = None
+    project_id: int | None = None
+    meeting_id: int | None = None
+    due_before: date | None = None
+    overdue: bool | None = None
+    done: bool | None = None
+
+
+def task_list(viewer: User, f: TaskFilters, *, page: int = 1, per_page: int = 50,
+              now: datetime | None = None) -> tuple[list[Task], int]:
+    """Tasks the viewer may see, by due (then id), filtered; `overdue=true` means open and past due now."""
+    now = now or utcnow()
+    stmt = select(Task).where(access.task_scope(viewer))
+    for name in ("owner_id", "company_id", "project_id", "meeting_id"):
+        if getattr(f, name) is not None:
+            stmt = stmt.where(getattr(Task, name) == getattr(f, name))
+    if f.due_before is not None:
+        stmt = stmt.where(Task.due_on < f.due_before)
+    if f.done is not None:
+        stmt = stmt.where(Task.done_at.is_not(None) if f.done else Task.done_at.is_(None))
+    if f.overdue is not None:
+        today = now.astimezone(zone()).date()
+        late = or_(Task.due_on < today, Task.due_at <= now)
+        stmt = stmt.where(Task.done_at.is_(None), late) if f.overdue else \
+            stmt.where(or_(Task.done_at.is_not(None), ~late))
+    total = count(stmt)
+    rows = list(db.session.scalars(stmt.order_by(Task.due_on, Task.due_at, Task.id)
+                                   .offset((page - 1) * per_page).limit(per_page)))
+    return rows, total
+
+
+# --- meetings list (API) ---------------------------------------------------------------------------------------------
+
+@dataclass
+class MeetingFilters:
+    company_id: int | None = None
+    project_id: int | None = None
+    owner_id: int | None = None
+    type: str | None = None
+    start_from: datetime | None = None
+    start_before: datetime | None = None
+
+
+def meeting_list(viewer: User, f: MeetingFilters, *, page: int = 1, per_page: int = 50) -> tuple[list[Meeting], int]:
+    """Meetings the viewer may see, newest first."""
+    stmt = select(Meeting).where(access.meeting_scope(viewer))
+    for name in ("company_id", "project_id", "owner_id", "type"):
+        if getattr(f, name) is not None:
+            stmt = stmt.where(getattr(Meeting, name) == getattr(f, name))
+    if f.start_from is not None:
+        stmt = stmt.where(Meeting.start_at >= f.start_from)
+    if f.start_before is not None:
+        stmt = stmt.where(Meeting.start_at < f.start_before)
+    total = count(stmt)
+    rows = list(db.session.scalars(stmt.options(*meeting_options()).order_by(Meeting.start_at.desc(),
+                                                                             Meeting.id.desc())
+                                   .offset((page - 1) * per_page).limit(per_page)))
+    return rows, total
+
+
+def meeting_options():
+    return (joinedload(Meeting.company), joinedload(Meeting.project), joinedload(Meeting.owner),
+            selectinload(Meeting.participant_users), selectinload(Meeting.participant_contacts))
+
+
+def meeting_tasks(viewer: User, meeting_id: int) -> list[Task]:
+    return list(db.session.scalars(select(Task).options(joinedload(Task.owner)).where(
+        Task.meeting_id == meeting_id, access.task_scope(viewer)).order_by(Task.due_on, Task.due_at, Task.id)))
+
+
+def company_contacts(company_id: int) -> list[Contact]:
+    return list(db.session.scalars(select(Contact).where(Contact.company_id == company_id,
+                                                         Contact.deleted_at.is_(None)).order_by(Contact.id)))
+
+
+def company_projects(viewer: User, company_id: int) -> list[Project]:
+    """The company's projects the viewer may see (the quick-log form's project choice), open ones first."""
+    return list(db.session.scalars(select(Project).where(Project.company_id == company_id,
+                                                         access.project_scope(viewer))
+                                   .order_by(Project.stage.in_(("lost", "full_capacity")), Project.updated_at.desc())))
+
+
+# --- the calendar ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class CalendarItems:
+    meetings: list[Meeting]
+    tasks: list[Task]
+
+
+def calendar_items(viewer: User, user_ids: list[int], start: date, end: date) -> CalendarItems:
+    """Meetings that start, and tasks due, on the days [start, end) for these users (owners or participants),
+    as the viewer may see them."""
+    lo, hi = day_start(start), day_start(end)
+    took_part = select(MeetingUser.meeting_id).where(MeetingUser.user_id.in_(user_ids))
+    meetings = list(db.session.scalars(
+        select(Meeting).options(*meeting_options()).where(
+            Meeting.start_at >= lo, Meeting.start_at < hi, access.meeting_scope(viewer),
+            or_(Meeting.owner_id.in_(user_ids), Meeting.id.in_(took_part.scalar_subquery())))
+        .order_by(Meeting.start_at, Meeting.id).limit(CALENDAR_LIMIT)))
+    tasks = list(db.session.scalars(
+        select(Task).options(*_task_options()).where(
+            Task.due_on >= start, Task.due_on < end, Task.owner_id.in_(user_ids), access.task_scope(viewer))
+        .order_by(Task.due_on, Task.due_at, Task.id).limit(CALENDAR_LIMIT)))
+    return CalendarItems(meetings, tasks)
+
+
+def feed_items(user: User, *, now: datetime | None = None) -> CalendarItems:
+    """What a user's calendar feed carries: their meetings (owned or taken part in) and open tasks, from 90 days
+    back to a year ahead."""
+    now = now or utcnow()
+    today = now.astimezone(zone()).date()
+    items = calendar_items(user, [user.id], today - FEED_PAST, today + FEED_AHEAD)
+    items.tasks = [t for t in items.tasks if t.done_at is None]
+    return items
+
+
+# --- timelines -------------------------------------------------------------------------------------------------------
+
+@dataclass
+class TimelineItem:
+    kind: str  # meeting, task, stage or change
+    at: datetime
+    id: int
+    #: the record itself: a Meeting, Task, StageMove or AuditEvent
+    record: object
+    #: for a change: the changed fields worth showing (a stage move's own update shows as the move)
+    changes: dict | None = None
+
+
+@dataclass
+class Timeline:
+    items: list[TimelineItem]
+    #: the `before` value of the next page, or None at the end
+    next_before: str | None
+
+
+def parse_kinds(raw) -> tuple[str, ...]:
+    """`kind=meeting,task` (or repeated) → the known kinds asked for; nothing known means all."""
+    values = raw if isinstance(raw, list) else [raw or ""]
+    kinds = tuple(k for k in TIMELINE_KINDS if any(k in str(v).split(",") for v in values))
+    return kinds or TIMELINE_KINDS
+
+
+def parse_before(raw) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(str(raw or "")[:40])
+    except ValueError:
+        return None
+    return as_aware(value)
+
+
+def timeline(viewer: User, *, company_id: int | None = None, project_id: int | None = None,
+             kinds: tuple[str, ...] = TIMELINE_KINDS, before: datetime | None = None,
+             limit: int = TIMELINE_PAGE) -> Timeline:
+    """One list, newest first, of a company's (or a project's) meetings, tasks, stage moves and changes.
+
+    Each kind is read newest-first from its own index and stopped at `limit` + 1 rows; the merged list keeps the
+    newest `limit`. `before` (the previous page's `next_before`) pages back. The caller has checked that the viewer
+    may see the company or project; every kind is still filtered by the viewer's scope.
+    """
+    assert (company_id is None) != (project_id is None)
+    items: list[TimelineItem] = []
+    take = limit + 1
+    if "meeting" in kinds:
+        stmt = select(Meeting).options(*meeting_options()).where(access.meeting_scope(viewer))
+        stmt = stmt.where(Meeting.company_id == company_id) if company_id else \
+            stmt.where(Meeting.project_id == project_id)
+        if before is not None:
+            stmt = stmt.where(Meeting.start_at < before)
+        items += [TimelineItem("meeting", as_aware(m.start_at), m.id, m) for m in db.session.scalars(
+            stmt.order_by(Meeting.start_at.desc(), Meeting.id.desc()).limit(take))]
+    if "task" in kinds:
+        stmt = select(Task).options(joinedload(Task.owner)).where(access.task_scope(viewer))
+        stmt = stmt.where(Task.company_id == company_id) if company_id else stmt.where(Task.project_id == project_id)
+        if before is not None:
+            stmt = stmt.where(Task.created_at < before)
+        items += [TimelineItem("task", as_aware(t.created_at), t.id, t) for t in db.session.scalars(
+            stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(take))]
+    if "stage" in kinds:
+        stmt = select(StageMove).options(joinedload(StageMove.actor))
+        if company_id:
+            stmt = stmt.where(StageMove.project_id.in_(select(Project.id).where(
+                Project.company_id == company_id, access.project_scope(viewer)).scalar_subquery()))
+        else:
+            stmt = stmt.where(StageMove.project_id == project_id)
+        if before is not None:
+            stmt = stmt.where(StageMove.at < before)
+        items += [TimelineItem("stage", as_aware(m.at), m.id, m) for m in db.session.scalars(
+            stmt.order_by(StageMove.at.desc(), StageMove.id.desc()).limit(take))]
+    if "change" in kinds:
+        items += _changes(company_id, project_id, before, take)
+    items.sort(key=lambda i: (i.at, i.kind == "stage", i.id), reverse=True)
+    more = len(items) > limit
+    items = items[:limit]
+    return Timeline(items, items[-1].at.isoformat() if more and items else None)
+
+
+def _changes(company_id, project_id, before, take) -> list[TimelineItem]:
+    """Audited changes of the company and its contacts, or of the project and its funds entries."""
+    if company_id:
+        about = (AuditEvent.object_type == "company") & (AuditEvent.object_id == company_id)
+        child_type, child_ids = "contact", select(Contact.id).where(Contact.company_id == company_id)
+    else:
+        about = (AuditEvent.object_type == "project") & (AuditEvent.object_id == project_id)
+        child_type, child_ids = "funds", select(FundsEntry.id).where(FundsEntry.project_id == project_id)
+    ids = list(db.session.scalars(child_ids))
+    if ids:
+        about = or_(about, (AuditEvent.object_type == child_type) & AuditEvent.object_id.in_(ids))
+    stmt = select(AuditEvent).options(joinedload(AuditEvent.actor)).where(about)
+    if before is not None:
+        stmt = stmt.where(AuditEvent.at < before)
+    out = []
+    for event in db.session.scalars(stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(take)):
+        shown = {k: v for k, v in (event.changes or {}).items() if k not in STAGE_FIELDS}
+        if event.object_type == "project" and event.action == "update" and not shown:
+            continue  # a stage move's own update: the move says it
+        out.append(TimelineItem("change", as_aware(event.at), event.id, event, shown))
+    return out
