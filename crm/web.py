@@ -177,6 +177,10 @@ FIELD_LABELS = {
     "funds_in_place": _l("Funds in place (10,000 yuan)"), "event_id": _l("Event"),
     "received_on": _l("Received on"), "amount": _l("Amount (10,000 yuan)"), "note": _l("Note"),
     "project_id": _l("Project"),
+    # meetings and tasks
+    "type": _l("Type"), "start_at": _l("Start"), "end_at": _l("End"), "city": _l("City"), "place": _l("Place"),
+    "summary": _l("Summary"), "outcome": _l("Outcome"), "next_step": _l("Next step"), "due_on": _l("Due"),
+    "due_at": _l("Due time"), "done_at": _l("Done"), "done_by_id": _l("Done by"), "meeting_id": _l("Meeting"),
 }
 
 
@@ -190,6 +194,7 @@ REF_FIELDS = {"cluster": "cluster", "origin_city": "city", "source": "source", "
               "department": "department"}
 #: fields not worth showing in a timeline
 HIDDEN_CHANGES = {"company_id", "deleted_by_id", "claimed_at", "project_id", "actor_id", "stage_changed_at",
+                  "created_by_id", "meeting_id", "done_by_id",
                   *(f"reached_{k}" for k in ("lead", "negotiating", "site_visit", "signed", "under_construction",
                                              "in_production", "full_capacity", "on_hold", "lost"))}
 
@@ -225,9 +230,28 @@ def change_value(key: str, value):
 
         user = db.session.get(User, value)
         return user.name if user else value
+    if key == "type":
+        from crm.meetings.ical import meeting_type_label
+
+        return meeting_type_label(value)
     if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] in "T ":
-        return value[:16].replace("T", " ")
+        return _zone_time(value)
     return value
+
+
+def _zone_time(value: str) -> str:
+    """A stored time (UTC, ISO text) as the zone's wall time, to the minute."""
+    from datetime import datetime
+
+    from crm.core.timeutil import zone
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value[:16].replace("T", " ")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(zone())
+    return moment.strftime("%Y-%m-%d %H:%M")
 
 
 def status_label(value):

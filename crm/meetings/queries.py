@@ -1,7 +1,7 @@
 """Read paths of meetings and tasks: "my tasks" in its four groups, the calendar's range, the calendar feed, and the
 one timeline of a company or a project (meetings, tasks, stage moves and changes, newest first)."""
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -15,6 +15,7 @@ from crm.core.timeutil import as_aware, utcnow, zone
 from crm.extensions import db
 from crm.projects.models import FundsEntry, Project, StageMove
 from crm.projects.queries import STAGE_FIELDS
+from crm.projects.stages import is_backwards
 
 from . import services
 from .models import Meeting, MeetingUser, Task
@@ -28,11 +29,14 @@ CALENDAR_LIMIT = 2000
 FEED_PAST, FEED_AHEAD = timedelta(days=90), timedelta(days=366)
 TIMELINE_KINDS = ("meeting", "task", "stage", "change")
 TIMELINE_PAGE = 30
+#: tasks by due day, a day's timed tasks by time before its all-day ones (the same on SQLite and PostgreSQL)
+TASK_ORDER = (Task.due_on, Task.due_at.asc().nulls_last(), Task.id)
 
 
 def day_start(day: date) -> datetime:
-    """Midnight at the start of `day` in the zone's time zone, as an aware datetime."""
-    return datetime.combine(day, time(0), tzinfo=zone())
+    """Midnight at the start of `day` in the zone's time zone, as an aware datetime in UTC (SQLite compares the
+    stored UTC text and drops a bound value's offset: a zone-time bound would be 8 hours off)."""
+    return datetime.combine(day, time(0), tzinfo=zone()).astimezone(UTC)
 
 
 # --- my tasks --------------------------------------------------------------------------------------------------------
@@ -65,7 +69,7 @@ def task_groups(viewer: User, owner: User, *, now: datetime | None = None) -> Ta
     sunday = services.week_end(today)
     open_ = select(Task).options(*_task_options()).where(
         Task.owner_id == owner.id, Task.done_at.is_(None), access.task_scope(viewer))
-    order = (Task.due_on, Task.due_at, Task.id)
+    order = TASK_ORDER
     groups = TaskGroups()
     # this week's tasks (today included) are few: read them all and sort each into its group
     near = list(db.session.scalars(open_.where(Task.due_on >= today, Task.due_on <= sunday).order_by(*order)
@@ -119,7 +123,7 @@ def task_list(viewer: User, f: TaskFilters, *, page: int = 1, per_page: int = 50
         stmt = stmt.where(Task.done_at.is_(None), late) if f.overdue else \
             stmt.where(or_(Task.done_at.is_not(None), ~late))
     total = count(stmt)
-    rows = list(db.session.scalars(stmt.order_by(Task.due_on, Task.due_at, Task.id)
+    rows = list(db.session.scalars(stmt.order_by(*TASK_ORDER)
                                    .offset((page - 1) * per_page).limit(per_page)))
     return rows, total
 
@@ -160,7 +164,7 @@ def meeting_options():
 
 def meeting_tasks(viewer: User, meeting_id: int) -> list[Task]:
     return list(db.session.scalars(select(Task).options(joinedload(Task.owner)).where(
-        Task.meeting_id == meeting_id, access.task_scope(viewer)).order_by(Task.due_on, Task.due_at, Task.id)))
+        Task.meeting_id == meeting_id, access.task_scope(viewer)).order_by(*TASK_ORDER)))
 
 
 def company_contacts(company_id: int) -> list[Contact]:
@@ -196,7 +200,7 @@ def calendar_items(viewer: User, user_ids: list[int], start: date, end: date) ->
     tasks = list(db.session.scalars(
         select(Task).options(*_task_options()).where(
             Task.due_on >= start, Task.due_on < end, Task.owner_id.in_(user_ids), access.task_scope(viewer))
-        .order_by(Task.due_on, Task.due_at, Task.id).limit(CALENDAR_LIMIT)))
+        .order_by(*TASK_ORDER).limit(CALENDAR_LIMIT)))
     return CalendarItems(meetings, tasks)
 
 
@@ -221,6 +225,11 @@ class TimelineItem:
     record: object
     #: for a change: the changed fields worth showing (a stage move's own update shows as the move)
     changes: dict | None = None
+    #: a stage move back along the main path
+    backwards: bool = False
+    #: an open task past its due (zone time), or a meeting still to come
+    overdue: bool = False
+    scheduled: bool = False
 
 
 @dataclass
@@ -239,15 +248,31 @@ def parse_kinds(raw) -> tuple[str, ...]:
 
 def parse_before(raw) -> datetime | None:
     try:
-        value = datetime.fromisoformat(str(raw or "")[:40])
-    except ValueError:
+        # in UTC: SQLite compares the stored UTC text with the parameter's clock time, whatever its offset
+        return as_aware(datetime.fromisoformat(str(raw or "")[:40])).astimezone(UTC)
+    except (ValueError, OverflowError):  # not a time, or one that leaves the calendar in UTC (year 1, +14:00)
         return None
-    return as_aware(value)
+
+
+def kind_toggles(kinds: tuple[str, ...]) -> list[tuple[str, bool, str]]:
+    """The timeline's filter chips: (kind, shown as on, the `kind` value a click asks for). With every kind on, a
+    click shows only that kind; otherwise a click turns the kind on or off (none left, or all: every kind)."""
+    everything = set(kinds) >= set(TIMELINE_KINDS)
+    chips = []
+    for kind in TIMELINE_KINDS:
+        if everything:
+            wanted = {kind}
+        else:
+            wanted = set(kinds) ^ {kind}
+        wanted_param = "" if not wanted or wanted >= set(TIMELINE_KINDS) else \
+            ",".join(k for k in TIMELINE_KINDS if k in wanted)
+        chips.append((kind, not everything and kind in kinds, wanted_param))
+    return chips
 
 
 def timeline(viewer: User, *, company_id: int | None = None, project_id: int | None = None,
              kinds: tuple[str, ...] = TIMELINE_KINDS, before: datetime | None = None,
-             limit: int = TIMELINE_PAGE) -> Timeline:
+             limit: int = TIMELINE_PAGE, now: datetime | None = None) -> Timeline:
     """One list, newest first, of a company's (or a project's) meetings, tasks, stage moves and changes.
 
     Each kind is read newest-first from its own index and stopped at `limit` + 1 rows; the merged list keeps the
@@ -255,6 +280,7 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
     may see the company or project; every kind is still filtered by the viewer's scope.
     """
     assert (company_id is None) != (project_id is None)
+    now = now or utcnow()
     items: list[TimelineItem] = []
     take = limit + 1
     if "meeting" in kinds:
@@ -263,15 +289,15 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
             stmt.where(Meeting.project_id == project_id)
         if before is not None:
             stmt = stmt.where(Meeting.start_at < before)
-        items += [TimelineItem("meeting", as_aware(m.start_at), m.id, m) for m in db.session.scalars(
-            stmt.order_by(Meeting.start_at.desc(), Meeting.id.desc()).limit(take))]
+        items += [TimelineItem("meeting", as_aware(m.start_at), m.id, m, scheduled=as_aware(m.start_at) > now)
+                  for m in db.session.scalars(stmt.order_by(Meeting.start_at.desc(), Meeting.id.desc()).limit(take))]
     if "task" in kinds:
         stmt = select(Task).options(joinedload(Task.owner)).where(access.task_scope(viewer))
         stmt = stmt.where(Task.company_id == company_id) if company_id else stmt.where(Task.project_id == project_id)
         if before is not None:
             stmt = stmt.where(Task.created_at < before)
-        items += [TimelineItem("task", as_aware(t.created_at), t.id, t) for t in db.session.scalars(
-            stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(take))]
+        items += [TimelineItem("task", as_aware(t.created_at), t.id, t, overdue=services.is_overdue(t, now=now))
+                  for t in db.session.scalars(stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(take))]
     if "stage" in kinds:
         stmt = select(StageMove).options(joinedload(StageMove.actor))
         if company_id:
@@ -281,14 +307,31 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
             stmt = stmt.where(StageMove.project_id == project_id)
         if before is not None:
             stmt = stmt.where(StageMove.at < before)
-        items += [TimelineItem("stage", as_aware(m.at), m.id, m) for m in db.session.scalars(
-            stmt.order_by(StageMove.at.desc(), StageMove.id.desc()).limit(take))]
+        items += [TimelineItem("stage", as_aware(m.at), m.id, m, backwards=is_backwards(m.from_stage, m.to_stage))
+                  for m in db.session.scalars(stmt.order_by(StageMove.at.desc(), StageMove.id.desc()).limit(take))]
     if "change" in kinds:
         items += _changes(company_id, project_id, before, take)
     items.sort(key=lambda i: (i.at, i.kind == "stage", i.id), reverse=True)
-    more = len(items) > limit
-    items = items[:limit]
-    return Timeline(items, items[-1].at.isoformat() if more and items else None)
+    if len(items) <= limit:
+        return Timeline(items, None)
+    # the next page reads `at < before`: items at the same instant as the first one left out (a project's creation
+    # and its first stage move, say) go to the next page together, so none falls between two pages
+    cut = items[limit].at
+    page = [i for i in items[:limit] if i.at > cut]
+    if not page:  # more than a page at one instant: show a page of them
+        return Timeline(items[:limit], cut.astimezone(UTC).isoformat())
+    return Timeline(page, (cut + timedelta(microseconds=1)).astimezone(UTC).isoformat())
+
+
+def open_tasks(viewer: User, company_id: int | None = None, project_id: int | None = None,
+               limit: int = 20) -> list[Task]:
+    """The open follow-ups of a company (or a project) the viewer may see, soonest due first."""
+    stmt = select(Task).options(joinedload(Task.owner)).where(Task.done_at.is_(None), access.task_scope(viewer))
+    if company_id is not None:
+        stmt = stmt.where(Task.company_id == company_id)
+    if project_id is not None:
+        stmt = stmt.where(Task.project_id == project_id)
+    return list(db.session.scalars(stmt.order_by(*TASK_ORDER).limit(limit)))
 
 
 def _changes(company_id, project_id, before, take) -> list[TimelineItem]:

@@ -3,6 +3,7 @@ checksums and an HTML check for executable content."""
 import hashlib
 import re
 from contextlib import contextmanager
+from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -13,6 +14,7 @@ from crm import create_app
 from crm.audit.models import AuditEvent
 from crm.core.timeutil import today_in_zone, utcnow
 from crm.extensions import db
+from crm.meetings.models import Meeting, Task
 from crm.projects.models import FundsEntry, SavedView
 from crm.reference.models import RefItem
 
@@ -102,6 +104,24 @@ def two_teams() -> SimpleNamespace:
         p.funds_in_place = Decimal("100")
     w.view_b = SavedView(user_id=w.b.id, kind="projects", name="二组的视图", query="stage=lead")
     db.session.add(w.view_b)
+    db.session.commit()
+    # meetings and tasks: b's on b's company (outside team 1's scope), one of them on the confidential project,
+    # and deleted ones; a's own meeting and task on the pool company
+    at = utcnow() - timedelta(days=1)
+    w.meeting_b = Meeting(type="visit", start_at=at, company_id=w.company_b.id, project_id=w.project_secret_b.id,
+                          owner_id=w.b.id, summary="二组机密拜访")
+    w.meeting_deleted_b = Meeting(type="call", start_at=at, company_id=w.company_b.id, owner_id=w.b.id,
+                                  deleted_at=utcnow())
+    w.meeting_a = Meeting(type="visit", start_at=at, company_id=w.pool.id, project_id=w.project_a.id,
+                          owner_id=w.a.id, summary="一组拜访")
+    db.session.add_all([w.meeting_b, w.meeting_deleted_b, w.meeting_a])
+    db.session.flush()
+    w.task_b = Task(title="二组待办", due_on=today, owner_id=w.b.id, company_id=w.company_b.id,
+                    project_id=w.project_secret_b.id, meeting_id=w.meeting_b.id)
+    w.task_deleted_b = Task(title="二组已删待办", due_on=today, owner_id=w.b.id, company_id=w.company_b.id,
+                            deleted_at=utcnow())
+    w.task_a = Task(title="一组待办", due_on=today, owner_id=w.a.id, company_id=w.pool.id, meeting_id=w.meeting_a.id)
+    db.session.add_all([w.task_b, w.task_deleted_b, w.task_a])
     db.session.commit()
     w.ref_item = db.session.scalar(select(RefItem).where(RefItem.kind == "cluster").order_by(RefItem.id))
     return w

@@ -21,6 +21,7 @@ from crm.auth.services import start_session
 from crm.companies.models import Company, Contact
 from crm.core.timeutil import today_in_zone
 from crm.extensions import db
+from crm.meetings.models import Meeting, Task
 from crm.projects.models import Project, SavedView
 from crm.projects.stages import KEYS
 
@@ -54,6 +55,8 @@ ID_PARAMS = {
     "project_id": lambda w: [w.project_secret_b.id, w.project_deleted_b.id, 987654],
     "entry_id": lambda w: [w.funds_b.id, w.funds_deleted_b.id, 987654],
     "view_id": lambda w: [w.view_b.id, 987654],
+    "meeting_id": lambda w: [w.meeting_b.id, w.meeting_deleted_b.id, 987654],
+    "task_id": lambda w: [w.task_b.id, w.task_deleted_b.id, 987654],
 }
 #: parameters that name no record
 PLAIN_PARAMS = {"code": "en", "kind": "cluster", "filename": "js/app.js"}
@@ -82,7 +85,8 @@ def uncovered_params(app) -> list[str]:
 
 
 def _version(param: str, record_id: int) -> int:
-    model = {"company_id": Company, "contact_id": Contact, "user_id": User, "project_id": Project}.get(param)
+    model = {"company_id": Company, "contact_id": Contact, "user_id": User, "project_id": Project,
+             "meeting_id": Meeting, "task_id": Task}.get(param)
     row = db.session.get(model, record_id) if model else None
     return row.version if row is not None else 1
 
@@ -175,16 +179,16 @@ def test_walker_fails_for_an_unscoped_route_and_an_unmapped_parameter(app):
             company = db.session.get(Company, company_id)  # get_or_404 without the scope: the bug AC-1 hunts
             return company.name if company else ("", 404)
 
-        @other.get("/meetings/<int:meeting_id>")
-        def meeting(meeting_id: int):
+        @other.get("/milestones/<int:milestone_id>")
+        def milestone(milestone_id: int):
             return ""
 
-        assert any("meeting_id" in m for m in uncovered_params(other))
-        ID_PARAMS["meeting_id"] = lambda w: [987654]
+        assert any("milestone_id" in m for m in uncovered_params(other))
+        ID_PARAMS["milestone_id"] = lambda w: [987654]
         try:
             failures = walk(other, w)
         finally:
-            del ID_PARAMS["meeting_id"]
+            del ID_PARAMS["milestone_id"]
     assert any("/peek" in f and "→ 200" in f for f in failures), failures
 
 
