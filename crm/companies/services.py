@@ -85,9 +85,13 @@ def note_activity(company_id: int, at, *, actor: User | None = None) -> None:
     the work their protection period (客户保护期) runs on from that day. Written as one UPDATE that keeps the
     company's version: logging a visit must not make a colleague's open edit form stale.
     """
+    with db.session.no_autoflush:  # the caller's pending changes flush once, with its own commit
+        _note_activity(company_id, min(as_aware(at), utcnow()), actor)
+
+
+def _note_activity(company_id: int, at, actor: User | None) -> None:
     from sqlalchemy import and_, case, or_, update
 
-    at = min(as_aware(at), utcnow())
     values = {"last_activity_at": case((or_(Company.last_activity_at.is_(None), Company.last_activity_at < at), at),
                                        else_=Company.last_activity_at),
               "updated_at": Company.updated_at}

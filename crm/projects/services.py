@@ -88,9 +88,10 @@ def note_activity(project_id: int, at) -> None:
     from sqlalchemy import case, update
 
     at = min(as_aware(at), utcnow())
-    db.session.execute(update(Project).where(Project.id == project_id).values(
-        last_activity_at=case((Project.last_activity_at < at, at), else_=Project.last_activity_at),
-        updated_at=Project.updated_at).execution_options(synchronize_session=False))
+    with db.session.no_autoflush:  # pending changes of the caller flush once, with their own commit
+        db.session.execute(update(Project).where(Project.id == project_id).values(
+            last_activity_at=case((Project.last_activity_at < at, at), else_=Project.last_activity_at),
+            updated_at=Project.updated_at).execution_options(synchronize_session=False))
 
 
 # --- validation ------------------------------------------------------------------------------------------------------
@@ -153,6 +154,7 @@ def _record_move(project: Project, from_stage: str | None, to_stage: str, *, act
     project.stage, project.stage_changed_at = to_stage, at
     project.lost_reason = reason if to_stage == "lost" else ""
     db.session.add(move)
+    companies.note_activity(project.company_id, at, actor=actor)  # a stage move is work on the company too
     return move
 
 
