@@ -8,8 +8,10 @@ from sqlalchemy import func, select
 from crm.audit.models import AuditEvent
 from crm.auth import access
 from crm.companies.models import Company
-from crm.core.timeutil import utcnow
+from crm.core.timeutil import utcnow, zone
 from crm.extensions import db
+from crm.meetings import queries as meeting_queries
+from crm.meetings import services as meeting_services
 from crm.projects import queries as project_queries
 from crm.projects import stages
 
@@ -42,7 +44,22 @@ def index():
                                  AuditEvent.object_type.in_(("company", "contact", "project")))
         .order_by(AuditEvent.at.desc()).limit(10)))
     return render_template("home/index.html", stats=stats, recent=recent, activity=activity,
-                           pipeline=project_queries.my_pipeline(me), stages=stages.STAGES)
+                           pipeline=project_queries.my_pipeline(me), stages=stages.STAGES,
+                           my_tasks=_my_tasks(me))
+
+
+#: the home page's "my tasks today" lists this many of the overdue and today tasks
+HOME_TASKS = 5
+
+
+def _my_tasks(me) -> dict:
+    """The overdue and today counts, and the first few of those tasks (each with whether it is overdue)."""
+    groups = meeting_queries.task_groups(me, me)
+    now = utcnow()
+    first = [*groups.overdue, *groups.today][:HOME_TASKS]
+    return {"overdue": groups.counts.get("overdue", 0), "today": groups.counts.get("today", 0),
+            "done_today": len(groups.done_today), "day": now.astimezone(zone()).date(),
+            "rows": [(t, meeting_services.is_overdue(t, now=now)) for t in first]}
 
 
 @bp.route("/healthz")

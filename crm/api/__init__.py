@@ -59,4 +59,4 @@ def iso(value):
     return as_aware(value).isoformat() if value else None
 
 
-from . import auth, companies, meta, openapi, projects  # noqa: E402,F401  (routes register on bp)
+from . import auth, companies, meetings, meta, openapi, projects  # noqa: E402,F401  (routes register on bp)

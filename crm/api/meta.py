@@ -16,7 +16,7 @@ REQUEST_CATEGORIES = [("land", "用地", "Land"), ("utilities", "水电气", "Ut
                       ("logistics", "物流", "Logistics"), ("policy", "政策兑现", "Policy")]
 MEETING_TYPES = [("visit", "拜访", "Visit"), ("negotiation", "洽谈", "Negotiation"),
                  ("inbound_visit", "来访考察", "Inbound site visit"), ("call", "电话", "Call"),
-                 ("event", "活动", "Event")]
+                 ("event", "活动", "Event meeting")]
 
 
 def _fixed(rows):

@@ -4,6 +4,8 @@ A test compares the paths here with the app's URL map, so a route cannot be adde
 """
 from crm.companies.services import COMPANY_FIELDS, CONTACT_FIELDS
 from crm.core.fields import schema
+from crm.meetings.models import MEETING_TYPES
+from crm.meetings.services import FOLLOW_UP_FIELDS, MAX_FOLLOW_UPS, MEETING_FIELDS, SNOOZES, TASK_FIELDS
 from crm.projects.services import FUNDS_FIELDS, PROJECT_FIELDS
 from crm.projects.stages import KEYS as STAGE_KEYS
 
@@ -133,6 +135,7 @@ def document() -> dict:
                        "responses": {**_ok(204, None, "Deleted"), **_errors(401, 403, 404, 409)}},
         },
         **_project_paths(),
+        **_meeting_paths(),
         "/api/v1/meta": {
             "get": {"summary": "Reference lists", "responses": {**_ok(200, {"type": "object", "additionalProperties": {
                 "type": "array", "items": {"$ref": "#/components/schemas/RefItem"}}}), **_errors(401)}},
@@ -168,6 +171,7 @@ def document() -> dict:
                 "Contact": _record(CONTACT_FIELDS, {"company_id": {"type": "integer"},
                                                     "masked": {"type": "boolean"}}),
                 **_project_schemas(),
+                **_meeting_schemas(),
             },
         },
     }
@@ -316,6 +320,136 @@ def _project_paths() -> dict:
             "parameters": [_id("entry_id")],
             "delete": {"summary": "Remove a funds entry; answers with the project",
                        "responses": {**_ok(200, project), **_errors(401, 403, 404, 409)}},
+        },
+    }
+
+
+
+# --- meetings and tasks ----------------------------------------------------------------------------------------------
+
+_DATE_TIME = {"type": "string", "format": "date-time"}
+_PAGING = [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+           {"name": "per_page", "in": "query", "schema": {"type": "integer", "maximum": 200}}]
+
+
+def _query(name: str, schema_: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema_, "description": description}
+
+
+def _meeting_schemas() -> dict:
+    meeting_in = schema(MEETING_FIELDS)
+    meeting_in["properties"].update({
+        "company_id": {**meeting_in["properties"]["company_id"], "description": "a company you may see"},
+        "project_id": {**meeting_in["properties"]["project_id"], "description": "one of the company's projects"},
+        "participant_user_ids": {**meeting_in["properties"]["participant_user_ids"],
+                                 "description": "active colleagues who took part besides the owner"},
+        "participant_contact_ids": {**meeting_in["properties"]["participant_contact_ids"],
+                                    "description": "the company's contacts who took part"},
+        "owner_id": {**_USER_ID, "description": "managers only: the officer who held it (default: you)"},
+        "follow_ups": {"type": "array", "maxItems": MAX_FOLLOW_UPS,
+                       "items": {"$ref": "#/components/schemas/FollowUpInput"},
+                       "description": "tasks created with the meeting, all or nothing; errors are named "
+                                      "follow_ups.<n>.<field>"},
+    })
+    meeting_patch = {"type": "object", "required": ["version"], "properties": {
+        "version": {"type": "integer"}, **schema(MEETING_FIELDS)["properties"]},
+        "description": "participants are replaced when sent; follow_ups and another owner_id are refused (422)"}
+    follow_up = schema(FOLLOW_UP_FIELDS)
+    follow_up["properties"]["owner_id"] = {**_USER_ID, "description": "an active officer (default: you)"}
+    task_in = schema(TASK_FIELDS)
+    task_in["properties"].update({
+        "owner_id": {**_USER_ID, "description": "an active officer (default: you)"},
+        "meeting_id": {**task_in["properties"]["meeting_id"],
+                       "description": "a meeting you may see; it sets the company and project"},
+        "project_id": {**task_in["properties"]["project_id"],
+                       "description": "a live project you may see (a deleted one is refused); it sets the company"},
+    })
+    task_patch = {"type": "object", "required": ["version"], "properties": {
+        "version": {"type": "integer"}, **schema(TASK_FIELDS)["properties"],
+        "done": {"type": "boolean", "description": "true completes the task, false reopens it"},
+        "snooze": {"type": "string", "enum": list(SNOOZES),
+                   "description": "move an open task to tomorrow or next Monday (keeping its time of day); send it "
+                                  "with the version only; a done task is a 409"}}}
+    task_ids = {"owner_id": {"type": "integer"}, "company_id": {"type": "integer", "nullable": True},
+                "project_id": {"type": "integer", "nullable": True},
+                "meeting_id": {"type": "integer", "nullable": True}}
+    return {
+        "MeetingInput": meeting_in,
+        "MeetingPatch": meeting_patch,
+        "FollowUpInput": follow_up,
+        "Meeting": _record(MEETING_FIELDS, {
+            "type": {"type": "string", "enum": list(MEETING_TYPES)},
+            "start_at": _DATE_TIME, "end_at": {**_DATE_TIME, "nullable": True},
+            "company_id": {"type": "integer"}, "project_id": {"type": "integer", "nullable": True},
+            "company_name": {"type": "string", "description": "the company's name, or the code name of a "
+                                                              "confidential project whose company you may not see"},
+            "owner_id": {"type": "integer"},
+            "follow_ups": {"type": "array", "items": {"$ref": "#/components/schemas/Task"},
+                           "description": "single-meeting answers only: the tasks linked to it that you may see"}}),
+        "TaskInput": task_in,
+        "TaskPatch": task_patch,
+        "Task": _record(TASK_FIELDS, {
+            "due": {"type": "string", "description": "YYYY-MM-DD for a whole day, or an ISO 8601 date-time with "
+                                                     "offset"},
+            "due_on": {"type": "string", "format": "date", "description": "the day it is due (zone time)"},
+            **task_ids,
+            "done": {"type": "boolean"}, "done_at": {**_DATE_TIME, "nullable": True},
+            "done_by_id": {"type": "integer", "nullable": True},
+            "created_by_id": {"type": "integer", "nullable": True},
+            "overdue": {"type": "boolean", "description": "derived: open and past its time, or past the end of its "
+                                                         "day in the zone's time zone"}}),
+    }
+
+
+def _meeting_paths() -> dict:
+    meeting, task = "#/components/schemas/Meeting", "#/components/schemas/Task"
+    id_filter = "an id; one that names nothing gives an empty list"
+    moment = {"type": "string", "description": "a date (its midnight, zone time) or an ISO 8601 date-time"}
+    flag = {"type": "string", "enum": ["true", "false"]}
+    meeting_params = [
+        _query("company_id", {"type": "integer"}, id_filter), _query("project_id", {"type": "integer"}, id_filter),
+        _query("owner_id", {"type": "integer"}, id_filter),
+        _query("type", {"type": "string", "enum": list(MEETING_TYPES)}, "another value gives an empty list"),
+        _query("start_from", moment, "meetings starting at or after; unreadable: 422"),
+        _query("start_before", moment, "meetings starting before; unreadable: 422"), *_PAGING]
+    task_params = [
+        *(_query(name, {"type": "integer"}, id_filter) for name in ("owner_id", "company_id", "project_id",
+                                                                     "meeting_id")),
+        _query("due_before", {"type": "string", "format": "date"}, "due on an earlier day; unreadable: 422"),
+        _query("overdue", flag, "true: open and past due now; false: the others; anything else: 422"),
+        _query("done", flag, "true: completed; false: open; anything else: 422"), *_PAGING]
+    return {
+        "/api/v1/meetings": {
+            "get": {"summary": "List meetings, newest first", "parameters": meeting_params,
+                    "responses": {**_ok(200, _list_of(meeting)), **_errors(401, 422)}},
+            "post": {"summary": "Log a meeting, with its follow-up tasks",
+                     "requestBody": _body("#/components/schemas/MeetingInput"),
+                     "responses": {**_ok(201, meeting, "Created"), **_errors(400, 401, 403, 422)}},
+        },
+        "/api/v1/meetings/{meeting_id}": {
+            "parameters": [_id("meeting_id")],
+            "get": {"summary": "One meeting with its follow-ups",
+                    "responses": {**_ok(200, meeting), **_errors(401, 404)}},
+            "patch": {"summary": "Change fields (send the version read)",
+                      "requestBody": _body("#/components/schemas/MeetingPatch"),
+                      "responses": {**_ok(200, meeting), **_errors(400, 401, 403, 404, 409, 422)}},
+            "delete": {"summary": "Soft-delete (its follow-up tasks stay)", "parameters": [_version_query()],
+                       "responses": {**_ok(204, None, "Deleted"), **_errors(401, 403, 404, 409)}},
+        },
+        "/api/v1/tasks": {
+            "get": {"summary": "List tasks by due", "parameters": task_params,
+                    "responses": {**_ok(200, _list_of(task)), **_errors(401, 422)}},
+            "post": {"summary": "Create a task", "requestBody": _body("#/components/schemas/TaskInput"),
+                     "responses": {**_ok(201, task, "Created"), **_errors(400, 401, 403, 422)}},
+        },
+        "/api/v1/tasks/{task_id}": {
+            "parameters": [_id("task_id")],
+            "get": {"summary": "One task", "responses": {**_ok(200, task), **_errors(401, 404)}},
+            "patch": {"summary": "Change fields, complete (done), reopen or snooze (send the version read)",
+                      "requestBody": _body("#/components/schemas/TaskPatch"),
+                      "responses": {**_ok(200, task), **_errors(400, 401, 403, 404, 409, 422)}},
+            "delete": {"summary": "Soft-delete", "parameters": [_version_query()],
+                       "responses": {**_ok(204, None, "Deleted"), **_errors(401, 403, 404, 409)}},
         },
     }
 

@@ -128,8 +128,14 @@ def normalise_uscc(raw: str, *, accept_bad_check: bool = False) -> str:
 def clean_text(value, max_length: int) -> str:
     """Strip, drop control characters (CR/LF kept only where multi-line text is allowed by the caller)."""
     text = "" if value is None else str(value)
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C" or _kept_format(ch))
     return text.strip()[: max_length + 1]
+
+
+def _kept_format(ch: str) -> bool:
+    """Invisible format characters that text needs: the (non-)joiners inside emoji such as 👨‍👩‍👧 and the tag
+    characters of flag emoji. Bidi overrides and the rest stay out (they can disguise what a name says)."""
+    return ch in "\u200c\u200d" or "\U000e0020" <= ch <= "\U000e007f"
 
 
 def escape_like(value: str) -> str:

@@ -3,13 +3,13 @@ one timeline of a company or a project (meetings, tasks, stage moves and changes
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.audit.models import AuditEvent
 from crm.auth import access
 from crm.auth.models import User
-from crm.companies.models import Contact
+from crm.companies.models import Company, Contact
 from crm.companies.queries import count
 from crm.core.timeutil import as_aware, utcnow, zone
 from crm.extensions import db
@@ -119,7 +119,8 @@ def task_list(viewer: User, f: TaskFilters, *, page: int = 1, per_page: int = 50
         stmt = stmt.where(Task.done_at.is_not(None) if f.done else Task.done_at.is_(None))
     if f.overdue is not None:
         today = now.astimezone(zone()).date()
-        late = or_(Task.due_on < today, Task.due_at <= now)
+        # due_at IS NOT NULL keeps NOT(late) true for a date-only task (NULL would drop it from overdue=false)
+        late = or_(Task.due_on < today, and_(Task.due_at.is_not(None), Task.due_at <= now))
         stmt = stmt.where(Task.done_at.is_(None), late) if f.overdue else \
             stmt.where(or_(Task.done_at.is_not(None), ~late))
     total = count(stmt)
@@ -270,6 +271,30 @@ def kind_toggles(kinds: tuple[str, ...]) -> list[tuple[str, bool, str]]:
     return chips
 
 
+def _scope_of_one(viewer: User, model, scope, company_id: int | None, project_id: int | None):
+    """`scope` (access.meeting_scope or access.task_scope of the viewer) for the meetings or tasks of one company or
+    one project, with a shortcut tried first that gives the same rows faster.
+
+    The shortcut is the access rule's own "on a company, and on no project or a project, the viewer may see"
+    (access._visible_record) for that one company or project: it reads one company and its few projects, where the
+    whole scope, once a record falls through to that rule (a colleague of another team logged it), lists every
+    company and project the viewer may see: 80,000 and 50,000 ids in the benchmark, 100+ ms a statement on SQLite
+    (bench/README.md, issue 4). The shortcut only ever admits records the scope admits, and the scope still decides
+    for the rest (a deleted record, one on a project the viewer may not see), so the result is unchanged.
+    """
+    if company_id is not None:
+        companies = select(Company.id).where(Company.id == company_id, access.company_scope(viewer))
+        projects = select(Project.id).where(Project.company_id == company_id, access.project_scope(viewer))
+    else:
+        projects = select(Project.id).where(Project.id == project_id, access.project_scope(viewer))
+        companies = select(Company.id).where(
+            Company.id.in_(select(Project.company_id).where(Project.id == project_id).scalar_subquery()),
+            access.company_scope(viewer))
+    shortcut = and_(model.deleted_at.is_(None), model.company_id.in_(companies.scalar_subquery()),
+                    or_(model.project_id.is_(None), model.project_id.in_(projects.scalar_subquery())))
+    return or_(shortcut, scope)
+
+
 def timeline(viewer: User, *, company_id: int | None = None, project_id: int | None = None,
              kinds: tuple[str, ...] = TIMELINE_KINDS, before: datetime | None = None,
              limit: int = TIMELINE_PAGE, now: datetime | None = None) -> Timeline:
@@ -284,7 +309,8 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
     items: list[TimelineItem] = []
     take = limit + 1
     if "meeting" in kinds:
-        stmt = select(Meeting).options(*meeting_options()).where(access.meeting_scope(viewer))
+        stmt = select(Meeting).options(*meeting_options()).where(
+            _scope_of_one(viewer, Meeting, access.meeting_scope(viewer), company_id, project_id))
         stmt = stmt.where(Meeting.company_id == company_id) if company_id else \
             stmt.where(Meeting.project_id == project_id)
         if before is not None:
@@ -292,7 +318,8 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
         items += [TimelineItem("meeting", as_aware(m.start_at), m.id, m, scheduled=as_aware(m.start_at) > now)
                   for m in db.session.scalars(stmt.order_by(Meeting.start_at.desc(), Meeting.id.desc()).limit(take))]
     if "task" in kinds:
-        stmt = select(Task).options(joinedload(Task.owner)).where(access.task_scope(viewer))
+        stmt = select(Task).options(joinedload(Task.owner)).where(
+            _scope_of_one(viewer, Task, access.task_scope(viewer), company_id, project_id))
         stmt = stmt.where(Task.company_id == company_id) if company_id else stmt.where(Task.project_id == project_id)
         if before is not None:
             stmt = stmt.where(Task.created_at < before)
@@ -326,7 +353,10 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
 def open_tasks(viewer: User, company_id: int | None = None, project_id: int | None = None,
                limit: int = 20) -> list[Task]:
     """The open follow-ups of a company (or a project) the viewer may see, soonest due first."""
-    stmt = select(Task).options(joinedload(Task.owner)).where(Task.done_at.is_(None), access.task_scope(viewer))
+    scope = access.task_scope(viewer)
+    if (company_id is None) != (project_id is None):
+        scope = _scope_of_one(viewer, Task, scope, company_id, project_id)
+    stmt = select(Task).options(joinedload(Task.owner)).where(Task.done_at.is_(None), scope)
     if company_id is not None:
         stmt = stmt.where(Task.company_id == company_id)
     if project_id is not None:

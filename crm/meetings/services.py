@@ -325,10 +325,11 @@ def update_meeting(meeting_id: int, data: dict, *, actor: User, version) -> Meet
         if key not in ("participant_user_ids", "participant_contact_ids"):
             setattr(meeting, key, value)
     if "participant_user_ids" in values or "participant_contact_ids" in values:
-        if "participant_user_ids" not in values:
-            user_ids = [u.id for u in meeting.participant_users]
-        if "participant_contact_ids" not in values:
-            contact_ids = [c.id for c in meeting.participant_contacts]
+        with db.session.no_autoflush:  # reading the kept list must not flush the field changes on their own
+            if "participant_user_ids" not in values:  # (that would move the version twice in one change)
+                user_ids = [u.id for u in meeting.participant_users]
+            if "participant_contact_ids" not in values:
+                contact_ids = [c.id for c in meeting.participant_contacts]
         meeting.updated_at = utcnow()  # the participants are part of the meeting: its version moves too
         db.session.flush()
         _set_participants(meeting, user_ids, contact_ids)

@@ -70,3 +70,9 @@ def test_masking():
 
 def test_like_wildcards_are_escaped():
     assert text.escape_like("50%_a\\b") == "50\\%\\_a\\\\b"
+
+
+def test_clean_text_keeps_joined_emoji_whole_but_drops_bidi_overrides():
+    family, flag = "👨\u200d👩\u200d👧", "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+    assert text.clean_text(f"家庭{family} {flag}", 100) == f"家庭{family} {flag}"
+    assert text.clean_text("abc\u202edef\u0007", 100) == "abcdef"

@@ -73,6 +73,35 @@ POLICY: dict[str, dict[str, str]] = {
     "POST projects.reassign": MANAGERS,
     "POST api.create_project": STAFF,
     "POST api.reassign_project": MANAGERS,
+    # the calendar and its feed settings are for staff; the feed itself (calendar.feed) takes no sign-in: its secret
+    # token is the credential (tests/meetings/test_calendar.py)
+    "GET calendar.index": STAFF,
+    "GET calendar.feed_settings": STAFF,
+    "POST calendar.feed_settings": STAFF,
+    # meetings and tasks over the API: liaisons may log neither (403); records are scoped per user (the walker)
+    "POST api.create_meeting": STAFF,
+    "POST api.create_task": STAFF,
+    # meeting and task pages are for staff (liaisons 403); records are scoped per user (the walker holds them to 404)
+    "GET meetings.new": STAFF,
+    "POST meetings.new": STAFF,
+    "GET meetings.company_parts": STAFF,
+    "GET meetings.show": STAFF,
+    "GET meetings.edit": STAFF,
+    "POST meetings.edit": STAFF,
+    "POST meetings.delete": STAFF,
+    "GET meetings.ics": STAFF,
+    "GET meetings.tasks": STAFF,
+    "GET meetings.new_task": STAFF,
+    "POST meetings.new_task": STAFF,
+    "GET meetings.edit_task": STAFF,
+    "POST meetings.edit_task": STAFF,
+    "POST meetings.task_done": STAFF,
+    "POST meetings.task_reopen": STAFF,
+    "POST meetings.task_snooze": STAFF,
+    "POST meetings.task_delete": STAFF,
+    # the company's and the project's timeline as htmx fragments (filter chips, "show older"): like their pages
+    "GET companies.timeline": STAFF,
+    "GET projects.timeline": STAFF,
 }
 
 

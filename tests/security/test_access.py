@@ -19,7 +19,7 @@ from crm.audit.models import AuditEvent
 from crm.auth.models import User
 from crm.auth.services import start_session
 from crm.companies.models import Company, Contact
-from crm.core.timeutil import today_in_zone
+from crm.core.timeutil import today_in_zone, utcnow
 from crm.extensions import db
 from crm.meetings.models import Meeting, Task
 from crm.projects.models import Project, SavedView
@@ -59,7 +59,7 @@ ID_PARAMS = {
     "task_id": lambda w: [w.task_b.id, w.task_deleted_b.id, 987654],
 }
 #: parameters that name no record
-PLAIN_PARAMS = {"code": "en", "kind": "cluster", "filename": "js/app.js"}
+PLAIN_PARAMS = {"code": "en", "kind": "cluster", "filename": "js/app.js", "token": "not-a-feed-token"}
 WALKED_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 
 
@@ -513,11 +513,55 @@ def _request(key: str, w, role: str = "officer") -> tuple[str, dict, dict]:
         args["name"] = "华信电子"
     if endpoint == "companies.create":
         data = {"name": "新建测试企业有限公司", "status": "prospect", "listing_status": "none", "public_pool": "y"}
+    if endpoint == "calendar.feed_settings":
+        data = {"action": "create"}
     if endpoint == "api.create_company":
         body = {"name": "接口新建企业有限公司", "public_pool": True}
+    if endpoint == "api.create_meeting":
+        body = {"type": "visit", "start_at": "2025-03-03T10:00:00+08:00", "company_id": w.pool.id,
+                "owner_id": w.a.id, "follow_ups": [{"title": "矩阵回访", "due": "2025-03-05", "owner_id": w.a.id}]}
+    if endpoint == "api.create_task":
+        body = {"title": "矩阵待办", "due": "2025-03-05", "company_id": w.pool.id, "owner_id": w.a.id}
+    if endpoint.startswith("meetings."):
+        args, data = _meeting_request(endpoint, w, args, data)
+    if endpoint in {"companies.timeline"}:
+        args["company_id"] = w.pool.id
+    if endpoint in {"projects.timeline"}:
+        args["project_id"] = project.id
     with w.app.test_request_context():
         url = url_for(endpoint, **args)
     return url, (data if method == "POST" else {}), body
+
+
+def _meeting_request(endpoint: str, w, args: dict, data: dict) -> tuple[dict, dict]:
+    """Meeting and task pages act on officer a's meeting and task on the pool company."""
+    meeting, task = db.session.get(Meeting, w.meeting_a.id), db.session.get(Task, w.task_a.id)
+    if endpoint in {"meetings.show", "meetings.edit", "meetings.delete", "meetings.ics"}:
+        args["meeting_id"] = meeting.id
+    if endpoint == "meetings.new":
+        data = {"type": "visit", "start_at": "2025-03-03T10:00", "company_id": str(w.pool.id), "owner_id": str(w.a.id),
+                "follow_ups-0-title": "矩阵回访", "follow_ups-0-due_date": "2025-03-05",
+                "follow_ups-0-owner_id": str(w.a.id)}
+    if endpoint == "meetings.edit":
+        data = {"version": str(meeting.version), "type": "negotiation", "start_at": "2025-03-03T10:00",
+                "company_id": str(w.pool.id), "project_id": str(w.project_a.id), "summary": "矩阵改过"}
+    if endpoint == "meetings.delete":
+        data = {"version": str(meeting.version)}
+    if endpoint == "meetings.company_parts":
+        args["company_id"] = w.pool.id
+    if endpoint in {"meetings.edit_task", "meetings.task_done", "meetings.task_reopen", "meetings.task_snooze",
+                    "meetings.task_delete"}:
+        args["task_id"] = task.id
+    if endpoint == "meetings.task_reopen":  # reopening an open task changes nothing
+        task.done_at = utcnow()
+        db.session.commit()
+    if endpoint == "meetings.edit_task":
+        data = {"version": str(task.version), "title": "矩阵改过", "due_date": "2025-03-06", "owner_id": str(w.a.id)}
+    if endpoint in {"meetings.task_snooze", "meetings.task_delete"}:
+        data = {"how": "tomorrow", "version": str(task.version)}
+    if endpoint == "meetings.new_task":
+        data = {"title": "矩阵待办", "due_date": "2025-03-05", "company_id": str(w.pool.id), "owner_id": str(w.a.id)}
+    return args, data
 
 
 CASES = [(key, role) for key in POLICY for role in ROLES]
