@@ -36,8 +36,9 @@ class Config:
     CRM_API_TOKEN_LIFETIME = timedelta(days=30)
     #: a calendar feed URL (subscribed by Outlook, Apple Calendar, phones) lives until revoked or replaced
     CRM_FEED_TOKEN_LIFETIME = timedelta(days=3650)
-    #: the site's own address for links that leave a request (calendar feeds, e-mails); empty: the request's
-    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")
+    #: the canonical address for links shown for use elsewhere (calendar feed URLs): CRM_BASE_URL when it is set,
+    #: else the address the request came to (e-mails always use CRM_BASE_URL, since they have no request)
+    PUBLIC_BASE_URL = os.environ.get("CRM_BASE_URL", "")
     #: sign-in throttling: failures per account (and per address) within the window before 429
     CRM_LOGIN_MAX_FAILURES = 5
     CRM_LOGIN_MAX_FAILURES_PER_IP = 30

@@ -154,7 +154,8 @@ ACTION_LABELS = {
     "export": _l("Exported"), "password_changed": _l("Password changed"), "password_reset": _l("Password reset"),
     "sessions_terminated": _l("Sessions ended"), "token_revoked": _l("API token revoked"),
     "authz_denied": _l("Access denied"), "uscc_override": _l("Legacy credit code accepted"),
-    "funds_removed": _l("Funds entry removed"),
+    "funds_removed": _l("Funds entry removed"), "feed_created": _l("Calendar feed URL created"),
+    "feed_revoked": _l("Calendar feed URL revoked"),
 }
 FIELD_LABELS = {
     "name": _l("Name"), "short_name": _l("Short name"), "uscc": _l("Unified social credit code"),

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from icalendar import Calendar, Event
 from sqlalchemy import select, update
 
+from crm.audit import services as audit
 from crm.auth import services as auth
 from crm.auth.models import User, UserSession
 from crm.core.timeutil import as_aware, utcnow, zone
@@ -138,6 +139,8 @@ def revoke_feed(user: User) -> int:
     revoked = db.session.execute(update(UserSession).where(
         UserSession.user_id == user.id, UserSession.kind == FEED_KIND, UserSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())).rowcount
+    if revoked:
+        audit.record("feed_revoked", actor=user, obj=user, object_type="user")
     db.session.commit()
     return revoked
 
@@ -146,7 +149,8 @@ def new_feed_token(user: User) -> str:
     """A new secret feed token for the user (the old URL stops working); shown once, stored as a hash."""
     revoke_feed(user)
     signed_in_with = user.current_session_token  # start_session sets it; the browser's session must stay its own
-    token = auth.start_session(user, kind=FEED_KIND)
+    audit.record("feed_created", actor=user, obj=user, object_type="user")
+    token = auth.start_session(user, kind=FEED_KIND)  # commits the audit event with the token
     user.current_session_token = signed_in_with
     return token
 

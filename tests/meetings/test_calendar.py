@@ -8,7 +8,9 @@ import pytest
 import time_machine
 from bs4 import BeautifulSoup
 from icalendar import Calendar
+from sqlalchemy import select
 
+from crm.audit.models import AuditEvent
 from crm.auth.models import User
 from crm.extensions import db
 from crm.meetings.models import Meeting, MeetingUser, Task
@@ -309,6 +311,10 @@ def test_revoked_replaced_and_unknown_tokens_are_the_same_bare_404(app, clock):
             assert leak not in body
     assert "no calendar feed address" in _soup(client.get("/calendar/feed")).select_one(
         '[data-test="feed-status"]').get_text()
+    db.session.rollback()
+    actions = list(db.session.scalars(select(AuditEvent.action).where(
+        AuditEvent.actor_id == w.a.id, AuditEvent.action.like("feed_%")).order_by(AuditEvent.id)))
+    assert actions == ["feed_created", "feed_revoked", "feed_created", "feed_revoked"]  # each address, audited
 
 
 def test_deactivated_users_feed_is_404(app, clock):
