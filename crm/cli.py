@@ -71,7 +71,8 @@ def seed_demo(companies, reference_only):
         path.write_text("Demo sign-ins (e-mail  password):\n" + "\n".join(lines) + "\n", encoding="utf-8")
         os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
     click.echo(f"Demo zone loaded: {len(result['users'])} new users, {result['companies']} new companies, "
-               f"{result.get('projects', 0)} new projects.")
+               f"{result.get('projects', 0)} new projects, {result.get('meetings', 0)} new meetings, "
+               f"{result.get('tasks', 0)} new tasks.")
     show_demo_credentials()
 
 

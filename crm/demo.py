@@ -17,7 +17,7 @@ from crm.auth.models import Role, Team, User
 from crm.auth.services import hash_password
 from crm.companies.models import Company, Contact
 from crm.companies.services import refresh_search_text
-from crm.core.timeutil import today_in_zone, utcnow, zone
+from crm.core.timeutil import as_aware, today_in_zone, utcnow, zone
 from crm.extensions import db
 from crm.projects.models import REACHED, FundsEntry, Project, StageMove
 from crm.projects.services import stale_days
@@ -220,7 +220,8 @@ def seed_demo(companies: int = 300) -> dict:
     created = seed_users()
     added = seed_companies(companies)
     projects = seed_projects()
-    return {"users": created, "companies": added, "projects": projects}
+    meetings, tasks = seed_meetings()
+    return {"users": created, "companies": added, "projects": projects, "meetings": meetings, "tasks": tasks}
 
 
 # --- projects (招商项目) ---------------------------------------------------------------------------------------------
@@ -509,3 +510,377 @@ def seed_projects(*, seed: int = 20261129) -> int:
 
 def _cluster_of(anchor_short: str) -> str:
     return next(cluster for _, short, cluster, *_ in ANCHORS if short == anchor_short)
+
+
+# --- meetings and follow-up tasks (会议与待办) ------------------------------------------------------------------------
+
+#: what an officer's meeting is about, by the project's stage then (no project: "none"): the meeting types it is held
+#: as, the stages, summaries, outcomes and next steps (one of each drawn), and the follow-ups it leaves
+_TOPICS = {
+    "first_visit": (
+        ("visit", "call"), ("none", "lead"),
+        ("赴{city}拜访{company}，与{contact}{title}见面，介绍吉安高新区{cluster}产业基础、标准厂房和招商政策。"
+         "企业目前在{city}的产能已经饱和，有在内地布局新生产基地的计划，正在比较赣州、吉安、井冈山几地。",
+         "到{company}拜访{contact}{title}，参观了企业的生产车间。企业主要做{chain}，客户以华为、比亚迪等为主，"
+         "受{city}用地和用工成本上升影响，考虑把部分产线转移到内地。",
+         "经朋友介绍拜访{company}，{contact}{title}介绍了企业近三年的经营情况。企业去年营收增长明显，"
+         "现有厂房不够用，希望找一个政策稳定、配套齐全的地方新建生产基地。"),
+        ("企业对吉安有兴趣，希望先看政策和厂房条件，再安排高层来考察。",
+         "企业有意向，但决策要等集团董事长从国外回来。",
+         "企业认可吉安的区位和电价优势，关心熟练工供应。"),
+        ("寄送招商政策汇编和园区介绍，邀请企业一个月内来园区实地考察。",
+         "保持联系，争取董事长回国后第一时间安排来吉安考察。"),
+        ["寄送招商政策汇编及园区宣传资料", "邀请{short}来园区实地考察"]),
+    "call_back": (
+        ("call",), ("none", "lead", "negotiating", "on_hold"),
+        ("电话联系{contact}{title}，了解企业投资决策进展。企业表示集团正在编制年度投资计划，{project}预计下月上董事会。",
+         "与{contact}视频沟通，企业对上次提供的电价和物流成本材料有几处疑问，已逐条解答。",
+         "电话回访{contact}，企业近期订单波动，扩产计划放缓，但没有放弃在内地布局的打算。"),
+        ("项目仍在推进，暂无实质进展。", "企业疑问已解答，等待企业内部评估。", "项目节奏放缓，需要持续跟进。"),
+        ("整理一份电价和物流成本对比材料发给企业，下月初再次电话跟进。", "两周后再电话了解董事会结果。"),
+        ["整理电价及物流成本对比材料", "电话跟进{short}集团投资决策"]),
+    "promotion_event": (
+        ("event",), ("none", "lead"),
+        ("参加{event}，与{company}{contact}{title}现场交流。企业对吉安高新区的{cluster}产业配套和电价优势"
+         "比较感兴趣，询问了人才公寓和子女入学政策。",
+         "在{event}上，{company}{contact}主动到展位咨询，企业计划明年新建一条{chain}生产线，正在选址。"),
+        ("互留联系方式，企业同意安排投资部专人对接。", "企业索取了园区宣传册和政策汇编。"),
+        ("会后一周内上门拜访，进一步了解企业的投资规模和用地需求。",),
+        ["整理推介会对接企业名单", "安排上门拜访{short}"]),
+    "site_inspection": (
+        ("inbound_visit",), ("lead", "negotiating", "site_visit"),
+        ("{contact}{title}一行{n}人来园区实地考察{park}标准厂房，重点查看了层高、楼面承重和配电容量，"
+         "并参观了园区内两家{cluster}配套企业。企业对{park}的区位和物流条件比较满意。",
+         "陪同{contact}{title}一行考察{park}，先后看了两栋在建标准厂房和一宗约{land}亩的工业用地，"
+         "企业对用地的形状和周边道路提了意见。",
+         "{company}技术和基建负责人来{park}复看厂房，实测了层高和承重，并与园区物业对接了水电气接入。"),
+        ("企业对{park}的两栋标准厂房有意向，需回去测算产能布局后再定。",
+         "企业更倾向于拿地自建，希望地块尽快具备供地条件。",
+         "厂房条件基本满足要求，企业提出装修补贴和前两年租金减免的诉求。"),
+        ("提供厂房图纸和租金优惠方案，两周内邀请企业技术负责人再来看厂房。",
+         "向管委会汇报企业诉求，研究租金减免和装修补贴方案。"),
+        ["发送{park}标准厂房图纸及配电参数", "整理厂房租金及装修补贴方案"]),
+    "land": (
+        ("negotiation", "visit"), ("negotiating", "site_visit"),
+        ("与{contact}{title}洽谈{project}用地需求。企业计划用地约{land}亩，建设{cluster}生产线及研发中心，"
+         "关注土地价格、出让时间和配套道路建设。",
+         "就{project}选址与{contact}深入沟通，企业希望地块靠近高速出口，用地约{land}亩，一期先建两栋厂房。"),
+        ("初步确定选址意向为{park}，用地规模待企业董事会确认。", "企业接受挂牌出让方式，希望年内拿到土地证。"),
+        ("协调自然资源局出具地块规划条件，报管委会研究供地方案。",),
+        ["对接自然资源局确认地块规划条件", "起草{short}项目用地意向书"]),
+    "park_match": (
+        ("visit", "inbound_visit"), ("negotiating", "site_visit", "signed"),
+        ("陪同{contact}对接{park}管理办公室，介绍园区产业链配套情况，企业重点关注上游{chain}供应商和用工保障。",
+         "组织{company}与园区内两家配套企业座谈，双方就{chain}的本地采购和共用检测设备交换了意见。"),
+        ("园区承诺协助对接本地配套企业，并由人社局支持首批招工。", "配套企业有合作意向，企业对本地配套能力更有信心。"),
+        ("组织企业与园区内两三家配套企业座谈，摸清本地配套能力。", "跟进双方采购合作的具体对接。"),
+        ["联系园区内配套企业安排座谈", "向人社局了解用工招聘支持政策"]),
+    "agreement": (
+        ("negotiation",), ("negotiating", "site_visit", "signed"),
+        ("就{project}投资合作协议与{contact}{title}进行第{n}轮洽谈，焦点在固定资产投资强度、亩均税收承诺"
+         "和达产时间。企业希望前三年税收奖励比例再提高。",
+         "与{contact}逐条过{project}投资协议补充条款，企业对设备补贴的兑现节点和违约责任提出修改意见。"),
+        ("双方在投资强度上达成一致，亩均税收承诺还需企业内部确认。", "大部分条款达成一致，剩余两条需报管委会研究。"),
+        ("修改协议文本，报管委会法律顾问审核后发企业确认。", "整理分歧条款，提交管委会主任办公会研究。"),
+        ["修改{short}投资合作协议文本", "报法律顾问审核协议条款"]),
+    "policy_payout": (
+        ("visit", "negotiation", "call"), ("signed", "under_construction", "in_production"),
+        ("{contact}反映{project}的设备投资补贴和贷款贴息还没有兑现，就申报材料和时间节点做了沟通，"
+         "企业希望本季度内到位。",
+         "上门帮{company}梳理可申报的政策：设备补贴、研发费用加计扣除和人才公寓，{contact}希望一次性讲清楚流程。"),
+        ("明确了设备补贴申报需提供的发票、合同和验收材料清单。", "企业可申报三项政策，材料由企业财务牵头准备。"),
+        ("协调财政局、科技局加快审核，争取月底前完成第一批政策兑现。",),
+        ["协调财政局审核设备补贴申报材料", "回复{short}政策兑现进度"]),
+    "construction": (
+        ("visit",), ("signed", "under_construction"),
+        ("到{project}施工现场了解进度，主体厂房已完成基础施工。{contact}反映施工临时用电容量不够、"
+         "进场道路雨天泥泞。",
+         "陪同住建局到{project}现场检查施工安全，钢结构厂房已封顶，企业希望提前办理消防验收。"),
+        ("已现场协调供电公司，临时用电增容本周内完成；进场道路由园区安排硬化。", "住建局同意提前介入消防验收指导。"),
+        ("跟踪施工许可办理和临时用电增容，下周再到现场查看。",),
+        ["协调供电公司完成临时用电增容", "跟进{short}施工许可证办理进度"]),
+    "company_service": (
+        ("visit", "call"), ("in_production", "full_capacity"),
+        ("走访{company}，了解企业生产经营情况。企业今年订单饱满，但熟练工招聘难、物流成本偏高，正在考虑二期扩产。",
+         "到{company}开展企业服务，{contact}{title}介绍前三季度产值同比增长，提出希望园区增开通勤公交。"),
+        ("已记录企业诉求，将协调人社局组织专场招聘会，并了解二期用地需求。", "企业诉求已记录，交园区管理办公室协调。"),
+        ("联系人社局安排专场招聘，下月拜访企业负责人谈二期扩产。",),
+        ["联系人社局安排{short}专场招聘会", "了解{short}二期扩产计划"]),
+}
+#: what a scheduled meeting is for, by type
+_PLANS = {
+    "visit": "计划赴{city}拜访{company}，与{contact}{title}面谈投资意向和下一步考察安排。",
+    "negotiation": "约{contact}{title}洽谈{project}协议条款和用地方案。",
+    "inbound_visit": "{contact}{title}一行计划来园区考察{park}标准厂房，需准备接待和园区介绍。",
+    "call": "与{contact}电话沟通项目进展和企业的疑问。",
+    "event": "参加{event}，已约{company}{contact}现场交流。",
+}
+_PREP_TASKS = {"visit": "准备拜访{short}的资料和政策清单", "negotiation": "准备{short}协议洽谈要点",
+               "inbound_visit": "准备{short}来访考察接待方案", "call": "整理{short}的问题清单",
+               "event": "准备{event}宣传资料"}
+_EVENTS = ["粤港澳大湾区（深圳）电子信息产业招商推介会", "吉安高新区（东莞）产业链招商对接会",
+           "赣深高铁沿线城市投资合作推介会", "中国（广州）国际电子元器件博览会"]
+_EVENT_PLACES = {"粤港澳大湾区（深圳）电子信息产业招商推介会": ("深圳", "深圳会展中心"),
+                 "吉安高新区（东莞）产业链招商对接会": ("东莞", "东莞松山湖凯悦酒店"),
+                 "赣深高铁沿线城市投资合作推介会": ("深圳", "深圳福田香格里拉酒店"),
+                 "中国（广州）国际电子元器件博览会": ("广州", "广交会展馆")}
+_ZONE_PLACES = ["吉安高新区管委会招商大厅", "高新区企业服务中心"]
+_CITY_NAMES = {key: name for key, name, _ in GBA + OTHER_CITIES}
+_PARK_NAMES = {key: name for key, name, _ in PARKS}
+_CLUSTER_NAMES = {key: name for key, name, _ in CLUSTERS}
+#: weeks of meetings back from today, and weeks of scheduled ones ahead
+MEETING_WEEKS_BACK, MEETING_WEEKS_AHEAD = 8, 3
+
+
+def _zone_time(day, hour: int, minute: int) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=zone()).astimezone(UTC)
+
+
+def _meeting_days(rng: random.Random, today, now) -> list[tuple[datetime, bool]]:
+    """One officer's meeting times over the demo window, oldest first: 3–6 a week in the past, 1–3 a week ahead,
+    on working days in office hours (a Saturday now and then); (start, scheduled)."""
+    first = today - timedelta(weeks=MEETING_WEEKS_BACK)
+    last = today + timedelta(weeks=MEETING_WEEKS_AHEAD)
+    monday = first - timedelta(days=first.weekday())
+    starts = []
+    while monday <= last:
+        days = [monday + timedelta(days=i) for i in range(6 if rng.random() < 0.2 else 5)]
+        days = [d for d in days if first <= d <= last]
+        past = [d for d in days if d <= today]
+        ahead = [d for d in days if d > today]
+        wanted_past = round(rng.randint(3, 6) * len(past) / 5)
+        wanted_ahead = round(rng.randint(1, 3) * len(ahead) / 5)
+        for pool, wanted in ((past, wanted_past), (ahead, wanted_ahead)):
+            for _ in range(wanted if pool else 0):
+                day = rng.choice(pool)
+                hour = rng.choice([9, 10, 10, 11, 14, 14, 15, 16])
+                at = _zone_time(day, hour, rng.choice([0, 0, 15, 30, 30, 45]))
+                if at in (s for s, _ in starts):
+                    continue
+                starts.append((at, at > now))
+        monday += timedelta(days=7)
+    return sorted(starts)
+
+
+def seed_meetings(*, seed: int = 20261130) -> tuple[int, int]:
+    """Meetings of the demo officers over the past eight weeks and the coming three, with their follow-ups (most done,
+    some open, several overdue and due today); the companies' and projects' last activity follows. Loaded once: when
+    the demo officers have meetings already, nothing is added. Returns (meetings, tasks) added."""
+    from crm.companies.services import note_activity as note_company
+    from crm.meetings.models import Meeting, MeetingContact, MeetingUser, Task
+    from crm.projects.services import note_activity as note_project
+
+    rng = random.Random(seed)
+    people = {u.email: u for u in db.session.scalars(select(User).where(User.email.like("%@demo.zone")))}
+    officers = [people[e] for e in ("officer@demo.zone", "chen@demo.zone", "li@demo.zone", "zhou@demo.zone")
+                if e in people]
+    if not officers or db.session.scalar(select(Meeting.id).where(
+            Meeting.owner_id.in_([o.id for o in officers])).limit(1)):
+        return 0, 0
+    manager = people.get("manager@demo.zone")
+    now, today = utcnow(), today_in_zone()
+    quiet_since = now - timedelta(days=stale_days() - 3)
+    companies = {c.id: c for c in db.session.scalars(select(Company).where(Company.deleted_at.is_(None))
+                                                     .order_by(Company.id))}
+    contacts: dict[int, list[Contact]] = {}
+    for contact in db.session.scalars(select(Contact).where(Contact.deleted_at.is_(None)).order_by(Contact.id)):
+        contacts.setdefault(contact.company_id, []).append(contact)
+    projects = [p for p in db.session.scalars(select(Project).where(Project.deleted_at.is_(None))
+                                              .order_by(Project.id)) if p.company_id in companies]
+    moves: dict[int, list[StageMove]] = {}
+    for move in db.session.scalars(select(StageMove).order_by(StageMove.at, StageMove.id)):
+        moves.setdefault(move.project_id, []).append(move)
+
+    def stage_at(project: Project, at: datetime) -> str:
+        reached = [m.to_stage for m in moves.get(project.id, []) if as_aware(m.at) <= at]
+        return reached[-1] if reached else project.stage
+
+    def project_for(officer_projects: list[Project], start: datetime, scheduled: bool) -> Project | None:
+        """One of the officer's projects the meeting can be about: open then, and not one left quiet on purpose
+        (a stale project stays stale: its meetings are older than its last activity)."""
+        project = rng.choice(officer_projects)
+        if as_aware(project.created_at) > start or stage_at(project, start) == "lost":
+            return None
+        if as_aware(project.last_activity_at) < quiet_since and (scheduled or start > as_aware(
+                project.last_activity_at)):
+            return None
+        return project
+
+    planned = []  # (meeting, contact ids, colleague id, follow-ups)
+    last_topic: dict[int, str] = {}
+    for officer in officers:
+        mine = [p for p in projects if p.owner_id == officer.id]
+        held = [c for c in companies.values() if c.owner_id == officer.id and c.id in contacts]
+        team = [u for u in (*officers, manager) if u is not None and u.id != officer.id
+                and (u.team_id == officer.team_id or u.role == Role.MANAGER.value)]
+        for start, scheduled in _meeting_days(rng, today, now):
+            project = project_for(mine, start, scheduled) if mine and (rng.random() < 0.65 or not held) else None
+            if project is None and not held:
+                continue
+            company = companies[project.company_id] if project else rng.choice(held)
+            stage = stage_at(project, min(start, now)) if project else "none"
+            if project is None and company.status == "resident":
+                topics = ["company_service", "call_back"]
+            else:
+                topics = [k for k, (_, stages_, *_) in _TOPICS.items() if stage in stages_] or ["call_back"]
+            # the next meeting with a company is seldom about the same thing as the last
+            topic = rng.choice([t for t in topics if t != last_topic.get(company.id)] or topics)
+            last_topic[company.id] = topic
+            types, _, summaries, outcomes, next_steps, follow_ups = _TOPICS[topic]
+            summary, outcome, next_step = rng.choice(summaries), rng.choice(outcomes), rng.choice(next_steps)
+            type_ = rng.choice(types)
+            there = rng.sample(contacts.get(company.id, []), k=min(len(contacts.get(company.id, [])),
+                                                                  rng.choice([1, 1, 2])))
+            lead = there[0] if there else None
+            event = rng.choice(_EVENTS)
+            park = project.park if project and project.park else rng.choice(list(_PARK_NAMES))
+            words = {"company": company.name, "short": company.short_name or company.name[:6],
+                     "city": _CITY_NAMES.get(company.origin_city, "深圳"),
+                     "contact": lead.name if lead else "企业负责人", "title": lead.title if lead else "",
+                     "project": project.name if project else "新项目", "park": _PARK_NAMES[park],
+                     "cluster": _CLUSTER_NAMES.get(company.cluster, "电子信息"),
+                     "chain": "、".join((company.chain_tags or ["电子元器件"])[:2]), "event": event,
+                     "land": rng.choice([30, 50, 80, 120, 150]), "n": rng.randint(2, 6)}
+            if type_ == "event":
+                city, place = _EVENT_PLACES[event]
+            elif type_ == "inbound_visit":
+                city, place = "吉安", rng.choice([f"{words['park']}标准厂房", f"{words['park']}展示中心",
+                                                 *_ZONE_PLACES])
+            elif type_ == "call":
+                city, place = "", rng.choice(["电话", "电话", "视频会议"])
+            elif type_ == "negotiation":
+                city, place = rng.choice([("吉安", "吉安高新区管委会三楼会议室"), (words["city"], "企业总部会议室")])
+            else:
+                city, place = words["city"], rng.choice(["企业总部", "企业生产基地", "企业办公室"])
+            length = {"call": rng.choice([20, 30, 45]), "event": 240}.get(type_, rng.choice([60, 90, 120, 150]))
+            if scheduled:
+                logged = now - timedelta(days=rng.randint(0, 10), minutes=rng.randint(5, 600))
+            else:
+                logged = min(start + timedelta(minutes=length + rng.randint(20, 240)), now)
+            meeting = Meeting(
+                type=type_, start_at=start, end_at=start + timedelta(minutes=length), city=city, place=place,
+                company_id=company.id, project_id=project.id if project else None, owner_id=officer.id,
+                summary=(_PLANS[type_] if scheduled else summary).format(**words),
+                outcome="" if scheduled else outcome.format(**words),
+                next_step="" if scheduled else next_step.format(**words), created_at=logged, updated_at=logged)
+            # follow-ups: one or two after a past meeting; a preparation task before some scheduled ones
+            rows = []
+            if scheduled and rng.random() < 0.5:
+                due = max(start.astimezone(zone()).date() - timedelta(days=rng.randint(1, 3)), today)
+                rows.append((_PREP_TASKS[type_].format(**words), due))
+            elif not scheduled:
+                for title in rng.sample(follow_ups, k=min(len(follow_ups), rng.choice([1, 1, 2]))):
+                    rows.append((title.format(**words),
+                                 start.astimezone(zone()).date() + timedelta(days=rng.choice([2, 3, 5, 7, 7, 10, 14]))))
+            colleague = rng.choice(team).id if team and rng.random() < 0.25 else None
+            planned.append((meeting, [c.id for c in there], colleague, rows))
+
+    meetings = [m for m, *_ in planned]
+    db.session.add_all(meetings)
+    db.session.flush()
+    tasks = []
+    for meeting, contact_ids, colleague, rows in planned:
+        db.session.add_all([MeetingContact(meeting_id=meeting.id, contact_id=i) for i in contact_ids])
+        if colleague:
+            db.session.add(MeetingUser(meeting_id=meeting.id, user_id=colleague))
+        created = as_aware(meeting.created_at)
+        for title, due_on in rows:
+            task = Task(title=title[:200], notes="", due_on=due_on, due_at=None, owner_id=meeting.owner_id,
+                        company_id=meeting.company_id, project_id=meeting.project_id, meeting_id=meeting.id,
+                        created_by_id=meeting.owner_id, created_at=created, updated_at=created)
+            # most follow-ups are done by their day (the old ones nearly all); some slip, some are done early
+            done_odds = 0.95 if due_on < today - timedelta(days=14) else 0.8 if due_on < today else 0.15
+            if rng.random() < done_odds:
+                day = datetime.combine(min(due_on, today), time(rng.randint(9, 18), rng.randint(0, 59)), tzinfo=zone())
+                done = min(day.astimezone(UTC), now - timedelta(minutes=rng.randint(5, 600)))
+                task.done_at, task.done_by_id = max(done, created), meeting.owner_id
+            tasks.append(task)
+    _liven_my_tasks(rng, tasks, officers, today, now)
+    db.session.add_all(tasks)
+    db.session.flush()
+
+    # the log's entries for these rows carry the time they were logged, not the time the demo was loaded
+    for object_type, rows in (("meeting", meetings), ("task", tasks)):
+        for row in rows:
+            db.session.execute(AuditEvent.__table__.update().where(
+                AuditEvent.object_type == object_type, AuditEvent.object_id == row.id)
+                .values(at=row.created_at, actor_id=row.owner_id))
+    _date_the_book(rng, companies, projects, meetings)
+    # the companies' and projects' last activity follows their latest past meeting (the holder's visit also runs
+    # their protection period on, as logging it on the page does)
+    latest: dict[tuple[str, int], Meeting] = {}
+    for meeting in meetings:
+        if as_aware(meeting.start_at) > now:
+            continue
+        for key in (("company", meeting.company_id), ("project", meeting.project_id)):
+            if key[1] is not None and (key not in latest or latest[key].start_at < meeting.start_at):
+                latest[key] = meeting
+    owners = {o.id: o for o in officers}
+    for (kind, object_id), meeting in sorted(latest.items()):
+        if kind == "company":
+            note_company(object_id, meeting.start_at, actor=owners[meeting.owner_id])
+        else:
+            note_project(object_id, meeting.start_at)
+    db.session.commit()
+    return len(meetings), len(tasks)
+
+
+def _date_the_book(rng: random.Random, companies: dict, projects: list[Project], meetings: list) -> None:
+    """Each company (and its contacts) entered the book some days before anything else happened with it, not when
+    the demo was loaded: their creation and its log entries move back (the timeline's oldest items)."""
+    from sqlalchemy import bindparam
+
+    first: dict[int, datetime] = {}
+    for company_id, at in [(c.id, c.claimed_at) for c in companies.values()] + \
+            [(c.id, c.last_activity_at) for c in companies.values()] + \
+            [(p.company_id, p.created_at) for p in projects] + [(m.company_id, m.start_at) for m in meetings]:
+        if at is not None and company_id in companies:
+            first[company_id] = min(first.get(company_id, as_aware(at)), as_aware(at))
+    dates = []
+    for company_id in sorted(first):
+        day = (first[company_id] - timedelta(days=rng.randint(3, 45))).astimezone(zone()).date()
+        dates.append({"b_id": company_id, "b_at": _zone_time(day, rng.randint(9, 17), rng.randint(0, 59))})
+    company, contact, event = Company.__table__, Contact.__table__, AuditEvent.__table__
+    db.session.execute(company.update().where(company.c.id == bindparam("b_id")).values(created_at=bindparam("b_at")),
+                       dates)
+    db.session.execute(contact.update().where(contact.c.company_id == bindparam("b_id"))
+                       .values(created_at=bindparam("b_at")), dates)
+    db.session.execute(event.update().where(event.c.object_type == "company", event.c.action == "create",
+                                            event.c.object_id == bindparam("b_id")).values(at=bindparam("b_at")),
+                       dates)
+    db.session.execute(event.update().where(
+        event.c.object_type == "contact", event.c.action == "create",
+        event.c.object_id.in_(select(contact.c.id).where(contact.c.company_id == bindparam("b_id")).scalar_subquery()))
+        .values(at=bindparam("b_at")), dates)
+
+
+def _liven_my_tasks(rng: random.Random, tasks: list, officers: list[User], today, now) -> None:
+    """Every demo officer's "my tasks" has something in each group: at least three overdue and three due today
+    (four and four for the main demo officer), one of them at a time later today, and one done today."""
+    for n, officer in enumerate(officers):
+        mine = [t for t in tasks if t.owner_id == officer.id]
+        recent = [t for t in mine if now - timedelta(days=20) < as_aware(t.created_at) < now - timedelta(days=1)]
+        rng.shuffle(recent)
+        want = {"overdue": 4 if n == 0 else 3, "today": 4 if n == 0 else 3, "done_today": 1}
+        have = {"overdue": sum(1 for t in mine if t.done_at is None and t.due_on < today),
+                "today": sum(1 for t in mine if t.done_at is None and t.due_on == today),
+                "done_today": sum(1 for t in mine if t.done_at is not None
+                                  and as_aware(t.done_at).astimezone(zone()).date() == today)}
+        for task in recent:
+            if have["overdue"] < want["overdue"] and task.due_on < today and task.done_at is not None:
+                task.done_at = task.done_by_id = None
+                have["overdue"] += 1
+            elif have["today"] < want["today"] and task.due_on != today:
+                have["overdue"] -= task.done_at is None and task.due_on < today
+                task.due_on, task.done_at, task.done_by_id = today, None, None
+                have["today"] += 1
+            elif have["done_today"] < want["done_today"] and task.done_at is None and task.due_on > today:
+                task.done_at = max(now - timedelta(minutes=rng.randint(10, 120)), as_aware(task.created_at))
+                task.done_by_id = officer.id
+                have["done_today"] += 1
+        timed = next((t for t in recent if t.done_at is None and t.due_on == today), None)
+        if timed is not None:  # at five, or (loaded late in the day) a couple of hours from now, before midnight
+            late = now.astimezone(zone()).hour >= 15
+            timed.due_at = min(now + timedelta(hours=2), _zone_time(today, 23, 59)) if late else \
+                _zone_time(today, 17, 0)
+            timed.due_at = timed.due_at.replace(second=0, microsecond=0)

@@ -2,10 +2,9 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, func, literal, or_, select, tuple_
+from sqlalchemy import DateTime, func, literal, select, tuple_
 from sqlalchemy.orm import joinedload, load_only
 
-from crm.audit.models import AuditEvent
 from crm.auth import access
 from crm.auth.models import User
 from crm.core.text import escape_like, fold_width
@@ -170,20 +169,6 @@ def company_page(user: User, f: CompanyFilters, *, page: int = 1, per_page: int 
 def contacts_of(company_id: int) -> list[Contact]:
     return list(db.session.scalars(select(Contact).where(
         Contact.company_id == company_id, Contact.deleted_at.is_(None)).order_by(Contact.id)))
-
-
-def timeline(company_id: int, *, limit: int = 100) -> list[AuditEvent]:
-    """Changes to the company and its contacts (deleted ones too), newest first.
-
-    The contacts' ids are read first, so both halves are plain lookups on the (object_type, object_id) index.
-    """
-    contact_ids = list(db.session.scalars(select(Contact.id).where(Contact.company_id == company_id)))
-    about = (AuditEvent.object_type == "company") & (AuditEvent.object_id == company_id)
-    if contact_ids:
-        about = or_(about, (AuditEvent.object_type == "contact") & AuditEvent.object_id.in_(contact_ids))
-    stmt = (select(AuditEvent).options(joinedload(AuditEvent.actor)).where(about)
-            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit))
-    return list(db.session.scalars(stmt))
 
 
 def officers(user: User) -> list[User]:

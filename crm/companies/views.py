@@ -11,6 +11,9 @@ from crm.core.spreadsheet import xlsx_response
 from crm.core.text import mask_digit_runs
 from crm.errors import Conflict, Invalid
 from crm.extensions import db
+from crm.meetings import queries as meeting_queries
+from crm.meetings.ical import meeting_type_label
+from crm.meetings.services import is_overdue
 from crm.projects import queries as project_queries
 from crm.projects import stages
 from crm.reference import services as reference
@@ -125,18 +128,45 @@ def create():
     return render_template("companies/form.html", form=form, company=None, duplicates=duplicates), status
 
 
+def _timeline(me, company_id: int, projects: list) -> dict:
+    """The company's one timeline (meetings, tasks, stage moves, changes) as the `kind` and `before` arguments ask."""
+    kinds = meeting_queries.parse_kinds(request.args.getlist("kind"))
+    before = meeting_queries.parse_before(request.args.get("before"))
+    return {"timeline": meeting_queries.timeline(me, company_id=company_id, kinds=kinds, before=before),
+            "timeline_kinds": kinds, "timeline_chips": meeting_queries.kind_toggles(kinds),
+            "timeline_paged": before is not None, "timeline_endpoint": "companies.timeline",
+            "timeline_page": "companies.show", "timeline_ids": {"company_id": company_id},
+            "stage_by_key": stages.BY_KEY, "meeting_type_label": meeting_type_label,
+            # which project an item is about: names of the company's projects the user may see, no others
+            "timeline_projects": {p.id: p.name for p in projects}}
+
+
 @bp.route("/companies/<int:company_id>")
 def show(company_id: int):
     me = _me()
     company = access.visible_company(company_id, me)
+    # the company's investment projects (the "Projects" card), the ones the user may see
+    projects = project_queries.company_projects(me, company.id)
     return render_template(
         "companies/show.html", company=company, contacts=queries.contacts_of(company.id),
-        timeline=queries.timeline(company.id), can_edit=access.can_edit_company(me, company),
+        **_timeline(me, company.id, projects), open_tasks=meeting_queries.open_tasks(me, company_id=company.id),
+        task_overdue=is_overdue, can_edit=access.can_edit_company(me, company),
         full_contacts=access.can_see_contact_details(me, company), is_manager=access.is_manager(me),
         cluster_names=reference.names("cluster"), city_names=reference.names("city"),
         source_names=reference.names("source"), assign_form=_assign_form(company) if access.is_manager(me) else None,
-        # the company's investment projects (the "Projects" card), the ones the user may see
-        projects=project_queries.company_projects(me, company.id), stage_by_key=stages.BY_KEY)
+        projects=projects)
+
+
+@bp.route("/companies/<int:company_id>/timeline")
+def timeline(company_id: int):
+    """The timeline as an htmx fragment: the whole card (a filter chip), or with `before` the next items and the
+    "show older" button again."""
+    me = _me()
+    company = access.visible_company(company_id, me)
+    fragment = "items" if "before" in request.args else "card"
+    return Response(render_template("meetings/_timeline.html", timeline_fragment=fragment,
+                                    **_timeline(me, company.id, project_queries.company_projects(me, company.id))),
+                    mimetype="text/html")
 
 
 def _assign_form(company):

@@ -3,7 +3,7 @@ one timeline of a company or a project (meetings, tasks, stage moves and changes
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, union
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.audit.models import AuditEvent
@@ -188,19 +188,29 @@ class CalendarItems:
     tasks: list[Task]
 
 
-def calendar_items(viewer: User, user_ids: list[int], start: date, end: date) -> CalendarItems:
+def calendar_items(viewer: User, user_ids: list[int], start: date, end: date, *,
+                   open_tasks_only: bool = False) -> CalendarItems:
     """Meetings that start, and tasks due, on the days [start, end) for these users (owners or participants),
-    as the viewer may see them."""
+    as the viewer may see them (only the open tasks with `open_tasks_only`). The meetings come with their company,
+    project and owner, not their participants (neither the calendar nor the feed shows them)."""
     lo, hi = day_start(start), day_start(end)
-    took_part = select(MeetingUser.meeting_id).where(MeetingUser.user_id.in_(user_ids))
+    in_range = (Meeting.start_at >= lo, Meeting.start_at < hi)
+    # theirs or taken part in, each read by its own index (owner and start; participant), joined as one set of ids:
+    # with an OR of the two, or an IN of this set, PostgreSQL walks every meeting of the range and checks the
+    # viewer's scope on each (260,000 rows for a feed, 250 ms to over a second)
+    ids = union(select(Meeting.id.label("id")).where(Meeting.owner_id.in_(user_ids), *in_range),
+                select(MeetingUser.meeting_id).join(Meeting, Meeting.id == MeetingUser.meeting_id)
+                .where(MeetingUser.user_id.in_(user_ids), *in_range)).subquery("theirs")
+    open_only = (Task.done_at.is_(None),) if open_tasks_only else ()
     meetings = list(db.session.scalars(
-        select(Meeting).options(*meeting_options()).where(
-            Meeting.start_at >= lo, Meeting.start_at < hi, access.meeting_scope(viewer),
-            or_(Meeting.owner_id.in_(user_ids), Meeting.id.in_(took_part.scalar_subquery())))
+        select(Meeting).join(ids, ids.c.id == Meeting.id)
+        .options(joinedload(Meeting.company), joinedload(Meeting.project), joinedload(Meeting.owner))
+        .where(access.meeting_scope(viewer))
         .order_by(Meeting.start_at, Meeting.id).limit(CALENDAR_LIMIT)))
     tasks = list(db.session.scalars(
         select(Task).options(*_task_options()).where(
-            Task.due_on >= start, Task.due_on < end, Task.owner_id.in_(user_ids), access.task_scope(viewer))
+            Task.due_on >= start, Task.due_on < end, Task.owner_id.in_(user_ids), *open_only,
+            access.task_scope(viewer))
         .order_by(*TASK_ORDER).limit(CALENDAR_LIMIT)))
     return CalendarItems(meetings, tasks)
 
@@ -210,9 +220,7 @@ def feed_items(user: User, *, now: datetime | None = None) -> CalendarItems:
     back to a year ahead."""
     now = now or utcnow()
     today = now.astimezone(zone()).date()
-    items = calendar_items(user, [user.id], today - FEED_PAST, today + FEED_AHEAD)
-    items.tasks = [t for t in items.tasks if t.done_at is None]
-    return items
+    return calendar_items(user, [user.id], today - FEED_PAST, today + FEED_AHEAD, open_tasks_only=True)
 
 
 # --- timelines -------------------------------------------------------------------------------------------------------

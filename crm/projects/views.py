@@ -24,6 +24,9 @@ from crm.core.text import mask_digit_runs
 from crm.core.timeutil import today_in_zone, utcnow
 from crm.errors import Conflict, Invalid, NotFound
 from crm.extensions import db
+from crm.meetings import queries as meeting_queries
+from crm.meetings.ical import meeting_type_label
+from crm.meetings.services import is_overdue
 from crm.reference import services as reference
 
 from . import queries, services, stages
@@ -492,8 +495,9 @@ def _render_show(project: Project, *, status: int = 200, stage_form=None, funds_
         company_visible=project.company_id in company_ids, can_edit=access.can_edit_project(me, project),
         is_manager=is_manager, moves=moves, backwards={m.id for m in moves if stages.is_backwards(m.from_stage,
                                                                                                  m.to_stage)},
-        funds=funds, history=queries.history(project.id), reached=reached, stages=stages.STAGES,
-        stage_by_key=stages.BY_KEY, days_in_stage=services.days_in_stage(project),
+        funds=funds, reached=reached, stages=stages.STAGES, **_timeline(me, project.id),
+        open_tasks=meeting_queries.open_tasks(me, project_id=project.id), task_overdue=is_overdue,
+        days_in_stage=services.days_in_stage(project),
         stale=services.is_stale(project), stale_days=services.stale_days(),
         stage_form=stage_form or _stage_form(project),
         funds_form=funds_form or FundsForm(formdata=None, received_on=today_in_zone().isoformat()),
@@ -505,6 +509,28 @@ def _render_show(project: Project, *, status: int = 200, stage_form=None, funds_
 @bp.route("/projects/<int:project_id>")
 def show(project_id: int):
     return _render_show(access.visible_project(project_id, _me()))
+
+
+def _timeline(me: User, project_id: int) -> dict:
+    """The project's one timeline (meetings, tasks, stage moves, changes) as the `kind` and `before` arguments ask."""
+    kinds = meeting_queries.parse_kinds(request.args.getlist("kind"))
+    before = meeting_queries.parse_before(request.args.get("before"))
+    return {"timeline": meeting_queries.timeline(me, project_id=project_id, kinds=kinds, before=before),
+            "timeline_kinds": kinds, "timeline_chips": meeting_queries.kind_toggles(kinds),
+            "timeline_paged": before is not None, "timeline_endpoint": "projects.timeline",
+            "timeline_page": "projects.show", "timeline_ids": {"project_id": project_id},
+            "stage_by_key": stages.BY_KEY, "meeting_type_label": meeting_type_label, "timeline_projects": {}}
+
+
+@bp.route("/projects/<int:project_id>/timeline")
+def timeline(project_id: int):
+    """The timeline as an htmx fragment: the whole card (a filter chip), or with `before` the next items and the
+    "show older" button again."""
+    me = _me()
+    project = access.visible_project(project_id, me)
+    fragment = "items" if "before" in request.args else "card"
+    return Response(render_template("meetings/_timeline.html", timeline_fragment=fragment,
+                                    **_timeline(me, project.id)), mimetype="text/html")
 
 
 @bp.route("/projects/<int:project_id>/stage", methods=["GET", "POST"])

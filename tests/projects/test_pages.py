@@ -1,5 +1,5 @@
 """The project pages: the list (filters, sort, paging, saved views, export, bulk actions), create, the project page
-(stage path, stage moves, funds in place, history), edit, visibility and escaping."""
+(stage path, stage moves, funds in place, timeline), edit, visibility and escaping."""
 import io
 from datetime import timedelta
 from decimal import Decimal
@@ -426,7 +426,7 @@ def test_project_page_shows_details_and_the_stage_path(client, zone):
                for s in steps}
     assert len(steps) == 7 and list(reached.values()).count(today) == 3
     assert "current" in steps[1]["class"]
-    history = page.select_one("[data-test=history]").get_text(" ")
+    history = page.select_one("[data-test=timeline]").get_text(" ")
     assert "条款要重谈" in history
 
 
@@ -524,7 +524,7 @@ def test_history_lists_changes_with_field_names(client, zone):
     data.update({"name": "新名字", "planned_investment": "900"})
     response = client.post(f"/projects/{project.id}/edit", data=data)
     assert response.status_code == 302, field_errors(response)
-    history = soup(client.get(f"/projects/{project.id}")).select_one("[data-test=history]").get_text(" ")
+    history = soup(client.get(f"/projects/{project.id}")).select_one("[data-test=timeline]").get_text(" ")
     assert "旧名字 → 新名字" in history
     assert "Planned investment" in history
 
@@ -669,6 +669,6 @@ def test_html_in_fields_is_escaped_on_list_show_and_history(client, zone):
     show = client.get(f"/projects/{project.id}").get_data(as_text=True)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;项目" in show
     assert "备注&lt;script&gt;" in show
-    history = soup(client.get(f"/projects/{project.id}")).select_one("[data-test=history]").decode()
+    history = soup(client.get(f"/projects/{project.id}")).select_one("[data-test=timeline]").decode()
     assert "&lt;script&gt;" in history and "<script>" not in history
     assert "&lt;script&gt;alert(1)&lt;/script&gt;项目" in client.get("/projects").get_data(as_text=True)
