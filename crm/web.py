@@ -25,7 +25,7 @@ def ids_in_range(_endpoint, values):
     if values and any(isinstance(v, int) and not 0 < v <= MAX_ID for v in values.values()):
         from crm.errors import NotFound
 
-        raise NotFound("No such record.")
+        raise NotFound(str(_l("No such record.")))
 
 
 def security_headers(response):

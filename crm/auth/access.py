@@ -4,6 +4,7 @@ Every read path (lists, detail pages, search, exports, the API, reminder queries
 functions here, and every write path asks the `can_*` / `require_*` functions. Anything a user may not see is
 reported as NotFound, so ids cannot be probed.
 """
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from crm.errors import Forbidden, NotFound
@@ -21,7 +22,7 @@ def is_manager(user: User) -> bool:
 
 def require_role(user: User, *roles: Role) -> None:
     if user.role not in {r.value for r in roles}:
-        raise Forbidden("This action is not available to your role.")
+        raise Forbidden(str(_l("This action is not available to your role.")))
 
 
 def team_member_ids(user: User):
@@ -57,7 +58,7 @@ def can_see_contact_details(user: User, company) -> bool:
 
 def require_edit_company(user: User, company) -> None:
     if not can_edit_company(user, company):
-        raise Forbidden("Only the officer who holds this company, or a manager, may change it.")
+        raise Forbidden(str(_l("Only the officer who holds this company, or a manager, may change it.")))
 
 
 def visible_company(company_id: int, user: User):
@@ -67,7 +68,7 @@ def visible_company(company_id: int, user: User):
 
     company = db.session.scalar(select(Company).where(Company.id == company_id, company_scope(user)))
     if company is None:
-        raise NotFound("No such company.")
+        raise NotFound(str(_l("No such company.")))
     return company
 
 
@@ -103,7 +104,7 @@ def can_edit_project(user: User, project) -> bool:
 
 def require_edit_project(user: User, project) -> None:
     if not can_edit_project(user, project):
-        raise Forbidden("Only the project's owner, the owner's team or a manager may change it.")
+        raise Forbidden(str(_l("Only the project's owner, the owner's team or a manager may change it.")))
 
 
 def visible_project(project_id: int, user: User):
@@ -113,7 +114,7 @@ def visible_project(project_id: int, user: User):
 
     project = db.session.scalar(select(Project).where(Project.id == project_id, project_scope(user)))
     if project is None:
-        raise NotFound("No such project.")
+        raise NotFound(str(_l("No such project.")))
     return project
 
 
@@ -177,12 +178,12 @@ def can_edit_task(user: User, task) -> bool:
 
 def require_edit_meeting(user: User, meeting) -> None:
     if not can_edit_meeting(user, meeting):
-        raise Forbidden("Only the officer who logged this meeting, their team or a manager may change it.")
+        raise Forbidden(str(_l("Only the officer who logged this meeting, their team or a manager may change it.")))
 
 
 def require_edit_task(user: User, task) -> None:
     if not can_edit_task(user, task):
-        raise Forbidden("Only the task's owner, the owner's team or a manager may change it.")
+        raise Forbidden(str(_l("Only the task's owner, the owner's team or a manager may change it.")))
 
 
 def visible_meeting(meeting_id: int, user: User):
@@ -191,7 +192,7 @@ def visible_meeting(meeting_id: int, user: User):
 
     meeting = db.session.scalar(select(Meeting).where(Meeting.id == meeting_id, meeting_scope(user)))
     if meeting is None:
-        raise NotFound("No such meeting.")
+        raise NotFound(str(_l("No such meeting.")))
     return meeting
 
 
@@ -201,7 +202,7 @@ def visible_task(task_id: int, user: User):
 
     task = db.session.scalar(select(Task).where(Task.id == task_id, task_scope(user)))
     if task is None:
-        raise NotFound("No such task.")
+        raise NotFound(str(_l("No such task.")))
     return task
 
 

@@ -217,7 +217,7 @@ def update_user(user_id: int, data: UserInput, *, actor: User, version: int) -> 
     audit.set_actor(actor)
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(str(_l("No such user.")))
     if user.version != version:
         raise Conflict(str(_l("This user was changed by someone else; reload and try again.")))
     clean = _validate_user(data, user_id=user.id)
@@ -256,7 +256,7 @@ def reset_password(user_id: int, new: str, *, actor: User) -> None:
     audit.set_actor(actor)
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(str(_l("No such user.")))
     problems = password_problems(new, email=user.email, name=user.name)
     if problems:
         raise Invalid(problems[0], {"password": problems})
@@ -299,7 +299,7 @@ def save_team(name: str, *, actor: User, team_id: int | None = None, version: in
     else:
         team = db.session.get(Team, team_id)
         if team is None:
-            raise NotFound("No such team.")
+            raise NotFound(str(_l("No such team.")))
         if version is not None and team.version != version:
             raise Conflict(str(_l("This team was changed by someone else; reload and try again.")))
         team.name = name

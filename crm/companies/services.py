@@ -323,7 +323,7 @@ def restore_company(company_id: int, *, actor: User) -> Company:
     audit.set_actor(actor)
     company = db.session.get(Company, company_id)
     if company is None or company.deleted_at is None:
-        raise NotFound("No such deleted company.")
+        raise NotFound(str(_l("No such deleted company.")))
     if company.uscc and db.session.scalar(select(Company.id).where(
             Company.uscc == company.uscc, Company.deleted_at.is_(None))):
         raise Conflict(str(_l("Cannot restore: another company now has the code %(uscc)s.", uscc=company.uscc)))
@@ -349,13 +349,13 @@ def claim_company(company_id: int, *, actor: User) -> Company:
     audit.set_actor(actor)
     company = db.session.scalar(select(Company).where(Company.id == company_id, Company.deleted_at.is_(None)))
     if company is None:
-        raise NotFound("No such company.")
+        raise NotFound(str(_l("No such company.")))
     if company.owner_id == actor.id:
         return company
     if company.owner_id is not None:
         visible = db.session.scalar(select(Company.id).where(Company.id == company_id, access.company_scope(actor)))
         if visible is None:
-            raise NotFound("No such company.")
+            raise NotFound(str(_l("No such company.")))
         raise Conflict(str(_l("%(name)s is held by %(owner)s until %(date)s.", name=company.name,
                               owner=company.owner.name,
                               date=as_aware(company.claimed_until).date().isoformat()
@@ -413,7 +413,7 @@ def visible_contact(contact_id: int, actor: User) -> Contact:
     contact = db.session.scalar(select(Contact).join(Company, Contact.company_id == Company.id).where(
         Contact.id == contact_id, Contact.deleted_at.is_(None), access.company_scope(actor)))
     if contact is None:
-        raise NotFound("No such contact.")
+        raise NotFound(str(_l("No such contact.")))
     return contact
 
 

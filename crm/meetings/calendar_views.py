@@ -7,6 +7,7 @@ from babel.dates import format_interval, format_skeleton
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -73,9 +74,9 @@ def _team_scope(me: User, raw_team_id) -> Scope:
     if team_id is not None and (access.is_manager(me) or team_id == me.team_id):
         team = db.session.get(Team, team_id)
         if team is None:
-            raise NotFound("No such team.")
+            raise NotFound(str(_l("No such team.")))
     elif team_id is not None:
-        raise NotFound("No such team.")  # an officer sees their own team only
+        raise NotFound(str(_l("No such team.")))  # an officer sees their own team only
     else:
         team = db.session.get(Team, me.team_id) if me.team_id else None
     if team is not None:
@@ -100,7 +101,7 @@ def resolve_scope(me: User, args) -> Scope:
     if user_id is not None and user_id != me.id:
         person = db.session.get(User, user_id)
         if person is None or person.role not in access.STAFF_ROLES or not access.can_see_tasks_of(me, person):
-            raise NotFound("No such officer.")
+            raise NotFound(str(_l("No such officer.")))
         return Scope(str(person.id), [person.id], person.name, None, {"who": person.id})
     return Scope("me", [me.id], _("Me"), None, {})
 

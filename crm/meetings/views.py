@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -402,7 +403,7 @@ def _tasks_owner(me: User) -> User:
     owner_id = posted_int(raw)
     owner = db.session.get(User, owner_id) if owner_id else None
     if owner is None or not access.can_see_tasks_of(me, owner):
-        raise NotFound("No such officer.")
+        raise NotFound(str(_l("No such officer.")))
     return owner
 
 

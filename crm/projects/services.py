@@ -453,7 +453,7 @@ def delete_funds(entry_id: int, *, actor: User) -> Project:
     audit.set_actor(actor)
     entry = db.session.get(FundsEntry, entry_id)
     if entry is None:
-        raise NotFound("No such entry.")
+        raise NotFound(str(_l("No such entry.")))
     project = access.visible_project(entry.project_id, actor)
     access.require_edit_project(actor, project)
     total = db.session.scalar(select(func.coalesce(func.sum(FundsEntry.amount), 0))
@@ -507,6 +507,6 @@ def save_view(name: str, query: str, *, actor: User, kind: str = "projects") -> 
 def delete_view(view_id: int, *, actor: User) -> None:
     view = db.session.get(SavedView, view_id)
     if view is None or view.user_id != actor.id:
-        raise NotFound("No such view.")
+        raise NotFound(str(_l("No such view.")))
     db.session.delete(view)
     db.session.commit()

@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -601,7 +602,7 @@ def delete_funds(entry_id: int):
         db.session.rollback()
         entry = db.session.get(FundsEntry, entry_id)
         if entry is None:
-            raise NotFound("No such entry.") from None
+            raise NotFound(str(_l("No such entry."))) from None
         flash(exc.message, "warning")
         return redirect(url_for("projects.show", project_id=entry.project_id) + "#funds")
     flash(_("Entry deleted."), "success")

@@ -69,7 +69,7 @@ def save_item(kind: str, key: str, name: str, name_en: str, *, actor, sort: int 
     audit.set_actor(actor)
     errors: dict[str, list[str]] = {}
     if kind not in REFERENCE_KINDS:
-        raise NotFound("No such reference list.")
+        raise NotFound(str(_l("No such reference list.")))
     key = (key or "").strip().lower()
     name, name_en = clean_text(name, 100), clean_text(name_en, 100)
     if item_id is None:
@@ -89,7 +89,7 @@ def save_item(kind: str, key: str, name: str, name_en: str, *, actor, sort: int 
     else:
         item = db.session.get(RefItem, item_id)
         if item is None or item.kind != kind:
-            raise NotFound("No such item.")
+            raise NotFound(str(_l("No such item.")))
         if version is not None and item.version != version:
             raise Conflict(str(_l("This item was changed by someone else; reload and try again.")))
     item.name, item.name_en, item.sort, item.active = name, name_en, sort, active
@@ -115,7 +115,7 @@ def set_settings(values: dict, *, actor) -> None:
     for key, value in values.items():
         spec = SETTINGS.get(key)
         if spec is None:
-            raise NotFound("No such setting.")
+            raise NotFound(str(_l("No such setting.")))
         try:
             number = int(str(value).strip())
         except (TypeError, ValueError):
