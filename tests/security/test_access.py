@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import re
+from types import SimpleNamespace
 
 import pytest
 from bs4 import BeautifulSoup
@@ -21,7 +22,7 @@ from crm.auth.services import start_session
 from crm.companies.models import Company, Contact
 from crm.core.timeutil import today_in_zone, utcnow
 from crm.extensions import db
-from crm.meetings.models import Meeting, Task
+from crm.meetings.models import Meeting, MeetingUser, Task
 from crm.projects.models import Project, SavedView
 from crm.projects.stages import KEYS
 
@@ -430,6 +431,109 @@ def test_every_read_path_shows_the_same_projects(app, seed):
             if pid not in expected:  # hidden is 404 (liaisons are refused the whole pipeline: 403)
                 assert web.get(f"/projects/{pid}").status_code == (403 if user.role == "liaison" else 404)
     assert any(_expected_projects(o, projects) != _expected_projects(manager, projects) for o in officers)
+
+
+# --- AC-2 for meetings and tasks: one visibility on every read path -------------------------------------------------
+
+def _meeting_world(seed: int):
+    """3 teams of 2 officers, an officer without a team, a manager and a liaison; 30 meetings (with a follow-up each)
+    logged at random on companies of the public pool and of their holders, some on confidential projects, some with
+    a colleague of another team taking part, a few deleted."""
+    rng = random.Random(seed)
+    make_reference()
+    teams = [make_team(f"会面组{seed}-{i}") for i in range(3)]
+    officers = [make_user("officer", team=t) for t in teams for _ in range(2)]
+    loner, manager = make_user("officer"), make_user("manager")
+    liaison = make_user("liaison", department="natural_resources")
+    pool = make_company(f"公海会面企业{seed}有限公司")
+    rows = []
+    for i in range(30):
+        owner = rng.choice([*officers, loner])
+        company = pool if rng.random() < 0.4 else make_company(owner=rng.choice([*officers, loner]))
+        project = None
+        if rng.random() < 0.6:
+            secret = rng.random() < 0.5
+            project = make_project(company, owner=rng.choice([*officers, loner]), confidential=secret,
+                                   code_name="代号" if secret else "")
+        guest = rng.choice(officers) if rng.random() < 0.3 else None
+        deleted = rng.random() < 0.1
+        meeting = Meeting(type="visit", start_at=utcnow(), company_id=company.id, owner_id=owner.id,
+                          project_id=project.id if project else None, summary=f"样本会面{i:02d}",
+                          deleted_at=utcnow() if deleted else None)
+        db.session.add(meeting)
+        db.session.flush()
+        if guest is not None and guest.id != owner.id:
+            db.session.add(MeetingUser(meeting_id=meeting.id, user_id=guest.id))
+        task = Task(title=f"样本待办{i:02d}", due_on=today_in_zone(), owner_id=owner.id, company_id=company.id,
+                    project_id=meeting.project_id, meeting_id=meeting.id, deleted_at=meeting.deleted_at)
+        db.session.add(task)
+        db.session.commit()
+        rows.append(SimpleNamespace(meeting=meeting.id, task=task.id, owner=owner, holder=company.owner,
+                                    project=project, guest=guest, deleted=deleted, company=company.id))
+    return officers, loner, manager, liaison, rows
+
+
+def _expected_meetings(user, rows) -> tuple[set[int], set[int]]:
+    """The rule, computed here independently of crm.auth.access: managers see all; officers what they or their
+    team logged or own, meetings they took part in, and what is on companies and projects they may see."""
+    def team(other) -> bool:
+        same = user.team_id is not None and other is not None and other.team_id == user.team_id
+        return other is not None and (other.id == user.id or same)
+
+    meetings, tasks = set(), set()
+    for r in rows:
+        if r.deleted or user.role == "liaison":
+            continue
+        if user.role in ("manager", "admin"):
+            meetings.add(r.meeting)
+            tasks.add(r.task)
+            continue
+        company_ok = r.holder is None or team(r.holder)
+        project_ok = r.project is None or not r.project.confidential or team(r.project.owner)
+        on_visible = company_ok and project_ok
+        if team(r.owner) or (r.guest is not None and r.guest.id == user.id) or on_visible:
+            meetings.add(r.meeting)
+        if team(r.owner) or on_visible:
+            tasks.add(r.task)
+    return meetings, tasks
+
+
+def _meeting_links(html: str) -> set[int]:
+    soup = BeautifulSoup(html, "html.parser")
+    return {int(m.group(1)) for a in soup.select("a[href]") if (m := re.fullmatch(r"/meetings/(\d+)", a["href"]))}
+
+
+@pytest.mark.parametrize("seed", [5, 77])
+def test_every_read_path_shows_the_same_meetings_and_tasks(app, seed):
+    officers, loner, manager, liaison, rows = _meeting_world(seed)
+    for user in (officers[0], officers[3], loner, manager, liaison):
+        meetings, tasks = _expected_meetings(user, rows)
+        web, headers = client_for(app, user), api_headers(app, user)
+        seen = {
+            "api list": {m["id"] for m in web.get("/api/v1/meetings?per_page=200", headers=headers).json["items"]},
+            "api detail": {r.meeting for r in rows
+                           if web.get(f"/api/v1/meetings/{r.meeting}", headers=headers).status_code == 200},
+        }
+        seen_tasks = {
+            "api list": {t["id"] for t in web.get("/api/v1/tasks?per_page=200", headers=headers).json["items"]},
+            "api detail": {r.task for r in rows
+                           if web.get(f"/api/v1/tasks/{r.task}", headers=headers).status_code == 200},
+        }
+        if user.role != "liaison":
+            seen["page"] = {r.meeting for r in rows if web.get(f"/meetings/{r.meeting}").status_code == 200}
+            # each company page's timeline lists the meetings on it the user may see
+            companies = {r.company for r in rows}
+            seen["company timelines"] = set().union(*(
+                _meeting_links(web.get(f"/companies/{c}/timeline?kind=meeting").get_data(as_text=True))
+                for c in companies if web.get(f"/companies/{c}").status_code == 200))
+            on_visible_companies = {r.meeting for r in rows if r.meeting in meetings
+                                    and web.get(f"/companies/{r.company}").status_code == 200}
+            assert seen.pop("company timelines") == on_visible_companies, user.email
+        for path, ids in seen.items():
+            assert ids == meetings, f"{user.role} meetings via {path}: extra {ids - meetings}, missing {meetings - ids}"
+        for path, ids in seen_tasks.items():
+            assert ids == tasks, f"{user.role} tasks via {path}: extra {ids - tasks}, missing {tasks - ids}"
+    assert any(_expected_meetings(o, rows) != _expected_meetings(manager, rows) for o in officers)
 
 
 # --- AC-3: function-level authorization: the role × endpoint matrix --------------------------------------------------
