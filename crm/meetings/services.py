@@ -165,9 +165,9 @@ def _note_activity(company_id: int, project_id: int | None, at: datetime, actor:
     """Something happened with the company (and project) at `at`: a future meeting is not activity yet."""
     if as_aware(at) > utcnow():
         return
-    companies.note_activity(company_id, at, actor=actor)
-    if project_id is not None:
+    if project_id is not None:  # rows locked project first, then company, as a stage move does
         projects.note_activity(project_id, at)
+    companies.note_activity(company_id, at, actor=actor)
 
 
 # --- tasks: due and the "my tasks" buckets ---------------------------------------------------------------------------

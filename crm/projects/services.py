@@ -154,7 +154,6 @@ def _record_move(project: Project, from_stage: str | None, to_stage: str, *, act
     project.stage, project.stage_changed_at = to_stage, at
     project.lost_reason = reason if to_stage == "lost" else ""
     db.session.add(move)
-    companies.note_activity(project.company_id, at, actor=actor)  # a stage move is work on the company too
     return move
 
 
@@ -337,6 +336,13 @@ def move_stage(project_id: int, to_stage, *, actor: User, version, note: str = "
     at = _move_time(on, project)
     _record_move(project, project.stage, to_stage, actor=actor, at=at, note=note, reason=reason)
     project.last_activity_at = utcnow()
+    try:  # the versioned UPDATE first: of two racing moves the loser stops here, before touching the company
+        db.session.flush()
+    except StaleDataError:
+        db.session.rollback()
+        raise _stale() from None
+    # a stage move is work on the company too (rows locked project first, then company, as everywhere)
+    companies.note_activity(project.company_id, at, actor=actor)
     _commit_versioned()
     return project
 
