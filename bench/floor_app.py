@@ -9,13 +9,28 @@
   and 50 rows rendered: the least a board can cost, since its column totals must aggregate every project the viewer
   may see (the same floor issue 7 sets for aggregates).
 
+Issue 4 (meetings and tasks), each reading the rows its page shows by the same indexes, with plain SELECTs, into a
+bare list:
+- `/task-rows?owner=`: "my tasks", the owner's open tasks in due order (`ix_task_owner_open`) with their companies'
+  names.
+- `/timeline-rows?company=&kind=`: a company's timeline, the newest 31 of each kind asked for (meetings by
+  `ix_meeting_company_start`, tasks by `ix_task_company`, stage moves of its projects, audited changes of it and its
+  contacts), merged and cut to 30.
+- `/company-rows?company=`: a company page, the company, its contacts, its projects and its timeline.
+- `/calendar-rows?owner=&start=&end=`: the owner's meetings (owned, by `ix_meeting_owner_start`, and taken part in,
+  by `ix_meeting_user_user`) and due tasks on the days [start, end), with the companies' names.
+- `/feed-rows?owner=&start=&end=`: the same with open tasks only, written as bare VEVENT text through a Jinja template
+  (no iCalendar library, no escaping or line folding, no VTIMEZONE).
+
 No sign-in, no session, no CSRF, no layout, no ORM: plain SQLAlchemy Core on a pooled engine.
 Serve with: DATABASE_URL=... gunicorn -w 2 -b 127.0.0.1:5082 --chdir bench floor_app:app
 """
 import os
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
-from flask import Flask, render_template_string
-from sqlalchemy import create_engine, event, text
+from flask import Flask, render_template_string, request
+from sqlalchemy import Date, DateTime, bindparam, create_engine, event, text
 
 app = Flask(__name__)
 engine = create_engine(os.environ["DATABASE_URL"], pool_pre_ping=True)
@@ -89,3 +104,163 @@ def project_board():
         page = conn.execute(text("SELECT id, name, stage, planned_investment FROM project "
                                  "ORDER BY id DESC LIMIT 50")).all()
     return render_template_string(BOARD_PAGE, totals=totals, rows=page)
+
+
+# --- issue 4: meetings, tasks, timelines, calendars ----------------------------------------------------------------
+# Each floor reads the rows its page shows by the same index, with plain SELECTs, and renders them as a bare list.
+
+def _at(name: str):
+    """A typed bind parameter for a timestamp (so SQLite compares it in the app's stored format)."""
+    return bindparam(name, type_=DateTime(timezone=True))
+
+
+def _midnight(day: str) -> datetime:
+    return datetime.combine(date.fromisoformat(day), time(0), ZONE).astimezone(UTC)
+
+
+ZONE = ZoneInfo(os.environ.get("CRM_TIMEZONE", "Asia/Shanghai"))
+
+LIST_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{{ title }}</title></head><body>
+<p>{{ total }}</p>
+<ul>{% for r in rows %}<li><a href="/rows/{{ r.id }}">{{ r.title }}</a> {{ r.when }} {{ r.name }}</li>
+{% endfor %}</ul></body></html>"""
+
+OPEN_TASKS = text("SELECT t.id, t.title, t.due_on AS \"when\", t.due_at, c.name FROM task t "
+                  "LEFT JOIN company c ON c.id = t.company_id "
+                  "WHERE t.owner_id = :owner AND t.done_at IS NULL AND t.deleted_at IS NULL "
+                  "ORDER BY t.due_on, t.due_at, t.id LIMIT 300")
+
+
+@app.route("/task-rows")
+def task_rows():
+    """"My tasks": the owner's open tasks in due order by `ix_task_owner_open`, with their companies' names."""
+    owner = int(request.args["owner"])
+    with engine.connect() as conn:
+        rows = conn.execute(OPEN_TASKS, {"owner": owner}).all()
+    return render_template_string(LIST_PAGE, title="tasks", total=len(rows), rows=rows)
+
+
+TIMELINE_READS = {
+    "meeting": text("SELECT id, type AS title, start_at AS \"when\", summary AS name FROM meeting "
+                    "WHERE company_id = :c AND deleted_at IS NULL ORDER BY start_at DESC, id DESC LIMIT 31"),
+    "task": text("SELECT id, title, created_at AS \"when\", notes AS name FROM task "
+                 "WHERE company_id = :c AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 31"),
+    "stage": text("SELECT m.id, m.to_stage AS title, m.at AS \"when\", m.note AS name FROM stage_move m "
+                  "JOIN project p ON p.id = m.project_id WHERE p.company_id = :c "
+                  "ORDER BY m.at DESC, m.id DESC LIMIT 31"),
+    # the company's contacts' ids are read first (as the app does): with a subquery PostgreSQL walks the whole
+    # audit trail by time instead of the (object_type, object_id) index
+    "change": text("SELECT id, action AS title, at AS \"when\", label AS name FROM audit_event "
+                   "WHERE (object_type = 'company' AND object_id = :c) OR (object_type = 'contact' AND object_id IN "
+                   ":contacts) ORDER BY at DESC, id DESC LIMIT 31").bindparams(bindparam("contacts", expanding=True)),
+}
+
+
+def _timeline(conn, company: int, kinds) -> list:
+    args = {"c": company}
+    if "change" in kinds:
+        args["contacts"] = list(conn.scalars(text("SELECT id FROM contact WHERE company_id = :c"), args)) or [0]
+    rows = [r for kind in kinds for r in conn.execute(TIMELINE_READS[kind], args).all()]
+    rows.sort(key=lambda r: (str(r.when), r.id), reverse=True)
+    return rows[:30]
+
+
+@app.route("/timeline-rows")
+def timeline_rows():
+    """A company's timeline: the newest 31 of each kind asked for (meetings, tasks, stage moves, changes), each by
+    its own index, merged and cut to 30."""
+    company = int(request.args["company"])
+    kinds = [k for k in TIMELINE_READS if k in request.args.get("kind", "").split(",")] or list(TIMELINE_READS)
+    with engine.connect() as conn:
+        rows = _timeline(conn, company, kinds)
+    return render_template_string(LIST_PAGE, title="timeline", total=len(rows), rows=rows)
+
+
+COMPANY_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{{ company.name }}</title></head><body>
+<h1>{{ company.name }}</h1><p>{{ company.uscc }} {{ company.status }} {{ company.address }}</p>
+<ul>{% for c in contacts %}<li>{{ c.name }} {{ c.title }} {{ c.mobile }}</li>{% endfor %}</ul>
+<ul>{% for p in projects %}<li>{{ p.name }} {{ p.stage }} {{ p.planned_investment }}</li>{% endfor %}</ul>
+<ul>{% for r in rows %}<li>{{ r.title }} {{ r.when }} {{ r.name }}</li>
+{% endfor %}</ul></body></html>"""
+
+
+@app.route("/company-rows")
+def company_rows():
+    """A company's page: the company, its contacts, its projects and its timeline (as /timeline-rows)."""
+    company = int(request.args["company"])
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT id, name, uscc, status, address FROM company WHERE id = :c"),
+                           {"c": company}).one()
+        contacts = conn.execute(text("SELECT id, name, title, mobile FROM contact WHERE company_id = :c "
+                                     "AND deleted_at IS NULL ORDER BY id"), {"c": company}).all()
+        projects = conn.execute(text("SELECT id, name, stage, planned_investment FROM project WHERE company_id = :c "
+                                     "AND deleted_at IS NULL ORDER BY updated_at DESC"), {"c": company}).all()
+        rows = _timeline(conn, company, list(TIMELINE_READS))
+    return render_template_string(COMPANY_PAGE, company=row, contacts=contacts, projects=projects, rows=rows)
+
+
+#: the owner's meetings in a range (by `ix_meeting_owner_start`) and those they took part in (by
+#: `ix_meeting_user_user`), with the companies' names
+RANGE_MEETINGS = text(
+    "SELECT m.id, m.type AS title, m.start_at AS \"when\", m.end_at, m.place, m.summary, c.name FROM meeting m "
+    "JOIN company c ON c.id = m.company_id WHERE m.owner_id = :owner AND m.start_at >= :lo AND m.start_at < :hi "
+    "AND m.deleted_at IS NULL "
+    "UNION SELECT m.id, m.type, m.start_at, m.end_at, m.place, m.summary, c.name FROM meeting_user u "
+    "JOIN meeting m ON m.id = u.meeting_id JOIN company c ON c.id = m.company_id "
+    "WHERE u.user_id = :owner AND m.start_at >= :lo AND m.start_at < :hi AND m.deleted_at IS NULL "
+    "ORDER BY 3, 1 LIMIT 2000").bindparams(_at("lo"), _at("hi"))
+#: the owner's tasks due in a range (by `ix_task_due`), with the companies' names
+RANGE_TASKS = text(
+    "SELECT t.id, t.title, t.due_on AS \"when\", t.due_at, t.notes, t.done_at, c.name FROM task t "
+    "LEFT JOIN company c ON c.id = t.company_id WHERE t.due_on >= :start AND t.due_on < :end "
+    "AND t.owner_id = :owner AND t.deleted_at IS NULL ORDER BY t.due_on, t.due_at, t.id LIMIT 2000"
+).bindparams(bindparam("start", type_=Date), bindparam("end", type_=Date))
+
+
+def _range(conn, owner: int, start: str, end: str, *, open_only: bool = False):
+    meetings = conn.execute(RANGE_MEETINGS, {"owner": owner, "lo": _midnight(start), "hi": _midnight(end)}).all()
+    tasks = conn.execute(RANGE_TASKS, {"owner": owner, "start": date.fromisoformat(start),
+                                       "end": date.fromisoformat(end)}).all()
+    return meetings, [t for t in tasks if t.done_at is None] if open_only else tasks
+
+
+@app.route("/calendar-rows")
+def calendar_rows():
+    """A calendar month: the owner's meetings and due tasks on the days [start, end), as a bare list."""
+    with engine.connect() as conn:
+        meetings, tasks = _range(conn, int(request.args["owner"]), request.args["start"], request.args["end"])
+    return render_template_string(LIST_PAGE, title="calendar", total=len(meetings) + len(tasks),
+                                  rows=[*meetings, *tasks])
+
+
+FEED = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//floor//\r
+{% for m in meetings %}BEGIN:VEVENT\r
+UID:meeting-{{ m.id }}@floor\r
+DTSTART:{{ m.when }}\r
+DTEND:{{ m.end_at }}\r
+SUMMARY:{{ m.title }} {{ m.name }}\r
+LOCATION:{{ m.place }}\r
+DESCRIPTION:{{ m.summary }}\r
+END:VEVENT\r
+{% endfor %}{% for t in tasks %}BEGIN:VEVENT\r
+UID:task-{{ t.id }}@floor\r
+DTSTART:{{ t.due_at or t.when }}\r
+SUMMARY:{{ t.title }}\r
+DESCRIPTION:{{ t.notes }}\r
+END:VEVENT\r
+{% endfor %}END:VCALENDAR\r
+"""
+
+
+@app.route("/feed-rows")
+def feed_rows():
+    """A calendar feed: the owner's meetings and open tasks in the feed's window, as bare VEVENT text."""
+    with engine.connect() as conn:
+        meetings, tasks = _range(conn, int(request.args["owner"]), request.args["start"], request.args["end"],
+                                 open_only=True)
+    body = render_template_string(FEED, meetings=meetings, tasks=tasks)
+    return body, 200, {"Content-Type": "text/calendar; charset=utf-8"}

@@ -111,7 +111,7 @@ def task_list(viewer: User, f: TaskFilters, *, page: int = 1, per_page: int = 50
               now: datetime | None = None) -> tuple[list[Task], int]:
     """Tasks the viewer may see, by due (then id), filtered; `overdue=true` means open and past due now."""
     now = now or utcnow()
-    stmt = select(Task).where(access.task_scope(viewer))
+    stmt = select(Task).where(_scope_of_filter(viewer, Task, access.task_scope(viewer), f))
     for name in ("owner_id", "company_id", "project_id", "meeting_id"):
         if getattr(f, name) is not None:
             stmt = stmt.where(getattr(Task, name) == getattr(f, name))
@@ -145,7 +145,7 @@ class MeetingFilters:
 
 def meeting_list(viewer: User, f: MeetingFilters, *, page: int = 1, per_page: int = 50) -> tuple[list[Meeting], int]:
     """Meetings the viewer may see, newest first."""
-    stmt = select(Meeting).where(access.meeting_scope(viewer))
+    stmt = select(Meeting).where(_scope_of_filter(viewer, Meeting, access.meeting_scope(viewer), f))
     for name in ("company_id", "project_id", "owner_id", "type"):
         if getattr(f, name) is not None:
             stmt = stmt.where(getattr(Meeting, name) == getattr(f, name))
@@ -197,20 +197,17 @@ def calendar_items(viewer: User, user_ids: list[int], start: date, end: date, *,
     project and owner, not their participants (neither the calendar nor the feed shows them)."""
     lo, hi = day_start(start), day_start(end)
     in_range = (Meeting.start_at >= lo, Meeting.start_at < hi)
-    # Theirs or taken part in: the ids first, each read by its own index (owner and start; participant), then those
-    # meetings as the viewer may see them. In one statement (an OR of the two, or an IN or a join of this union)
-    # PostgreSQL walks every meeting of the range and checks the viewer's scope on each: 260,000 rows and 250 ms
-    # to over a second for a feed with 5 million meetings and tasks. More ids than a page of ids (a manager's
-    # month of everyone) take that one statement: then the range is most of what they read anyway.
+    # Theirs (by owner and start) or taken part in (every meeting they took part in, by participant: a few hundred),
+    # as a list of ids first, then those of the range as the viewer may see them. In one statement (an OR of the
+    # two, or an IN or a join of this union) PostgreSQL walks every meeting of the range and checks the viewer's
+    # scope on each: 260,000 rows and 250 ms to over a second for a feed with 5 million meetings and tasks. More ids
+    # than CALENDAR_IDS (a manager's month of everyone) take that one statement: the range is then most of it anyway.
+    took_part = select(MeetingUser.meeting_id).where(MeetingUser.user_id.in_(user_ids))
     theirs = list(db.session.scalars(
-        union(select(Meeting.id).where(Meeting.owner_id.in_(user_ids), *in_range),
-              select(MeetingUser.meeting_id).join(Meeting, Meeting.id == MeetingUser.meeting_id)
-              .where(MeetingUser.user_id.in_(user_ids), *in_range)).limit(CALENDAR_IDS + 1)))
-    if len(theirs) <= CALENDAR_IDS:
-        which = Meeting.id.in_(theirs)
-    else:
-        took_part = select(MeetingUser.meeting_id).where(MeetingUser.user_id.in_(user_ids))
-        which = or_(Meeting.owner_id.in_(user_ids), Meeting.id.in_(took_part.scalar_subquery()))
+        union(select(Meeting.id).where(Meeting.owner_id.in_(user_ids), *in_range), took_part)
+        .limit(CALENDAR_IDS + 1)))
+    which = Meeting.id.in_(theirs) if len(theirs) <= CALENDAR_IDS else \
+        or_(Meeting.owner_id.in_(user_ids), Meeting.id.in_(took_part.scalar_subquery()))
     open_only = (Task.done_at.is_(None),) if open_tasks_only else ()
     meetings = list(db.session.scalars(
         select(Meeting).options(joinedload(Meeting.company), joinedload(Meeting.project),
@@ -313,6 +310,16 @@ def _scope_of_one(viewer: User, model, scope, company_id: int | None, project_id
     return or_(shortcut, scope)
 
 
+def _scope_of_filter(viewer: User, model, scope, f):
+    """`scope` for a list filtered by company or project: with `_scope_of_one`'s shortcut for that company (or
+    project), the same rows."""
+    if f.company_id is not None:
+        return _scope_of_one(viewer, model, scope, f.company_id, None)
+    if f.project_id is not None:
+        return _scope_of_one(viewer, model, scope, None, f.project_id)
+    return scope
+
+
 def timeline(viewer: User, *, company_id: int | None = None, project_id: int | None = None,
              kinds: tuple[str, ...] = TIMELINE_KINDS, before: datetime | None = None,
              limit: int = TIMELINE_PAGE, now: datetime | None = None) -> Timeline:
@@ -327,7 +334,9 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
     items: list[TimelineItem] = []
     take = limit + 1
     if "meeting" in kinds:
-        stmt = select(Meeting).options(*meeting_options()).where(
+        # with who logged it and which contacts took part (the item shows them); the company and project are the
+        # page's own (already in the session), colleagues who took part are not shown
+        stmt = select(Meeting).options(joinedload(Meeting.owner), selectinload(Meeting.participant_contacts)).where(
             _scope_of_one(viewer, Meeting, access.meeting_scope(viewer), company_id, project_id))
         stmt = stmt.where(Meeting.company_id == company_id) if company_id else \
             stmt.where(Meeting.project_id == project_id)
