@@ -11,7 +11,7 @@ from crm.audit import services as audit
 from crm.auth import access
 from crm.auth.models import Role, User
 from crm.companies import services as companies
-from crm.companies.models import Company, Contact
+from crm.companies.models import Contact
 from crm.core import fields as rules
 from crm.core.timeutil import as_aware, utcnow, zone
 from crm.errors import Conflict, Forbidden, Invalid
@@ -88,15 +88,6 @@ def _require_staff(actor: User) -> None:
 
 # --- references ------------------------------------------------------------------------------------------------------
 
-def _company(company_id, actor: User, errors: dict, name: str = "company_id") -> Company | None:
-    if name in errors or company_id is None:
-        return None
-    company = db.session.scalar(select(Company).where(Company.id == company_id, access.company_scope(actor)))
-    if company is None:
-        errors[name] = [str(_l("Choose a company from the book."))]
-    return company
-
-
 def _project(project_id, actor: User, errors: dict, company_id=None) -> Project | None:
     """A live project the actor may see (of `company_id` when given); a deleted one is named as such."""
     if "project_id" in errors or project_id is None:
@@ -120,15 +111,6 @@ def _meeting_ref(meeting_id, actor: User, errors: dict) -> Meeting | None:
     if meeting is None:
         errors["meeting_id"] = [str(_l("Choose a meeting you can see."))]
     return meeting
-
-
-def _staff(user_id, errors: dict, name: str) -> User | None:
-    """An active officer or manager (who can own tasks and take part in meetings)."""
-    user = db.session.get(User, user_id) if isinstance(user_id, int) else None
-    if user is None or not user.is_active_user or user.role not in (Role.OFFICER.value, Role.MANAGER.value):
-        errors[name] = [str(_l("Choose an active officer."))]
-        return None
-    return user
 
 
 def _participants(values: dict, company_id, errors: dict) -> tuple[list[int], list[int]]:
@@ -247,7 +229,7 @@ def _clean_follow_ups(follow_ups, actor: User, errors: dict) -> list[dict]:
         row_errors = dict(checked.errors)
         owner = actor
         if checked.values.get("owner_id") not in (None, actor.id):
-            owner = _staff(checked.values["owner_id"], row_errors, "owner_id")
+            owner = projects.staff_user(checked.values["owner_id"], "owner_id", row_errors)
         elif actor.role == Role.ADMIN.value:
             row_errors.setdefault("owner_id", [str(_l("Choose the officer who follows up."))])
         errors.update({f"follow_ups.{n}.{name}": messages for name, messages in row_errors.items()})
@@ -266,7 +248,7 @@ def create_meeting(data: dict, *, actor: User, follow_ups=None, owner_id=None) -
     audit.set_actor(actor)
     checked = rules.clean(MEETING_FIELDS, data)
     errors, values = dict(checked.errors), checked.values
-    company = _company(values.get("company_id"), actor, errors)
+    company = projects.company_for(values.get("company_id"), actor, errors)
     project = _project(values.get("project_id"), actor, errors, company.id if company else None)
     _check_times(values.get("start_at"), values.get("end_at"), errors)
     user_ids, contact_ids = _participants(values, company.id if company else None, errors)
@@ -274,9 +256,7 @@ def create_meeting(data: dict, *, actor: User, follow_ups=None, owner_id=None) -
     if owner_id not in (None, "", "self") and str(owner_id).strip() != str(actor.id):
         if not access.is_manager(actor):
             raise Forbidden(str(_l("Only a manager can log a meeting for another officer.")))
-        text = str(owner_id).strip()
-        owner = _staff(int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None, errors,
-                       "owner_id")
+        owner = projects.staff_user(owner_id, "owner_id", errors)
     elif actor.role == Role.ADMIN.value:
         errors["owner_id"] = [str(_l("Choose the officer who held the meeting."))]
     tasks = _clean_follow_ups(follow_ups, actor, errors)
@@ -309,7 +289,7 @@ def update_meeting(meeting_id: int, data: dict, *, actor: User, version) -> Meet
     errors, values = dict(checked.errors), checked.values
     company_id = meeting.company_id
     if "company_id" in values and values["company_id"] != meeting.company_id:
-        company = _company(values["company_id"], actor, errors)
+        company = projects.company_for(values["company_id"], actor, errors)
         company_id = company.id if company else None
     project_id = values.get("project_id", meeting.project_id)
     if "project_id" in values or "company_id" in values:
@@ -365,7 +345,7 @@ def _task_links(values: dict, actor: User, errors: dict, current: Task | None = 
     elif "project_id" in values and meeting is None:
         out["project_id"] = None
     if "company_id" in values and "company_id" not in out:
-        company = _company(values["company_id"], actor, errors) if values["company_id"] is not None else None
+        company = projects.company_for(values["company_id"], actor, errors)  # None for None
         out["company_id"] = company.id if company else None
         if current is not None and company is not None and current.project_id and "project_id" not in values:
             if db.session.scalar(select(Project.company_id).where(Project.id == current.project_id)) != company.id:
@@ -383,7 +363,7 @@ def _task_owner(owner_id, actor: User, errors: dict, current: Task | None = None
             errors["owner_id"] = [str(_l("Choose the officer who follows up."))]
             return None
         return actor if actor.role != Role.ADMIN.value else (current.owner if current else None)
-    return _staff(owner_id, errors, "owner_id")
+    return projects.staff_user(owner_id, "owner_id", errors)
 
 
 def create_task(data: dict, *, actor: User) -> Task:

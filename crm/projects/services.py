@@ -118,7 +118,9 @@ def _check_refs(values: dict, errors: dict, current: Project | None = None) -> N
             reference.check_key(errors, name, kind, values[name], current=getattr(current, name, None))
 
 
-def _staff_user(user_id, field: str, errors: dict) -> User | None:
+def staff_user(user_id, field: str, errors: dict) -> User | None:
+    """An active officer or manager by id (an int, or its text from a form), or None with a message on `field`:
+    who may own projects, meetings and tasks."""
     if isinstance(user_id, bool) or not isinstance(user_id, int):
         try:
             user_id = int(str(user_id))
@@ -132,7 +134,7 @@ def _staff_user(user_id, field: str, errors: dict) -> User | None:
     return user
 
 
-def _company_for(company_id, actor: User, errors: dict) -> Company | None:
+def company_for(company_id, actor: User, errors: dict) -> Company | None:
     if "company_id" in errors or company_id is None:
         return None
     company = db.session.scalar(select(Company).where(Company.id == company_id, access.company_scope(actor)))
@@ -176,7 +178,7 @@ def create_project(data: dict, *, actor: User, owner_id=None, first_contact_id=N
     _cross_checks(values, errors)
     problems = stages.move_problems(None, stage, lost_reason)
     errors.update({("lost_reason" if k == "reason" else k): v for k, v in problems.items()})
-    company = None if new_company is not None else _company_for(values.get("company_id"), actor, errors)
+    company = None if new_company is not None else company_for(values.get("company_id"), actor, errors)
     if new_company is not None:
         # the new company's own checks, reported with the project's and named company.<field>
         if not isinstance(new_company, dict):
@@ -191,12 +193,12 @@ def create_project(data: dict, *, actor: User, owner_id=None, first_contact_id=N
     if owner_id not in (None, "", "self") and str(owner_id).strip() != str(actor.id):
         if not access.is_manager(actor):
             raise Forbidden(str(_l("Only a manager can give a project to another officer.")))
-        owner = _staff_user(owner_id, "owner_id", errors)
+        owner = staff_user(owner_id, "owner_id", errors)
     elif actor.role == Role.ADMIN.value:
         errors["owner_id"] = [str(_l("Choose the officer responsible for the project."))]
     first_contact = actor if actor.role != Role.ADMIN.value else owner
     if first_contact_id not in (None, "", "self"):
-        first_contact = _staff_user(first_contact_id, "first_contact_id", errors)
+        first_contact = staff_user(first_contact_id, "first_contact_id", errors)
     if errors:
         raise _invalid(errors)
     if new_company is not None:
@@ -234,11 +236,11 @@ def update_project(project_id: int, data: dict, *, actor: User, version) -> Proj
     _check_refs(values, errors, project)
     _cross_checks(values, errors, project)
     if "company_id" in values and values["company_id"] != project.company_id:
-        _company_for(values["company_id"], actor, errors)
+        company_for(values["company_id"], actor, errors)
     if "first_contact_id" in data and data["first_contact_id"] != project.first_contact_id:
         if not access.is_manager(actor):
             raise Forbidden(str(_l("Only a manager can change who made first contact.")))
-        user = _staff_user(data["first_contact_id"], "first_contact_id", errors)
+        user = staff_user(data["first_contact_id"], "first_contact_id", errors)
         if user is not None:
             values["first_contact_id"] = user.id
     if errors:
@@ -282,7 +284,7 @@ def reassign_project(project_id: int, owner_id, *, actor: User, version) -> Proj
     project = access.visible_project(project_id, actor)
     _check_version(project, version)
     errors: dict = {}
-    owner = _staff_user(owner_id, "owner_id", errors)
+    owner = staff_user(owner_id, "owner_id", errors)
     if errors:
         raise _invalid(errors)
     project.owner_id = owner.id
@@ -417,7 +419,7 @@ def bulk_reassign(items: list[tuple[int, int]], owner_id, *, actor: User) -> Bul
         raise Forbidden(str(_l("Only a manager can reassign projects.")))
     audit.set_actor(actor)
     errors: dict = {}
-    owner = _staff_user(owner_id, "owner_id", errors)
+    owner = staff_user(owner_id, "owner_id", errors)
     if errors:
         raise _invalid(errors)
     return _each_project(items, actor, lambda p: setattr(p, "owner_id", owner.id))
