@@ -45,12 +45,13 @@ def check_config(app: Flask, config_name: str) -> None:
 def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (every model registered before migrations look at the metadata)
     from .core.database import configure_engine
-    from .i18n import select_locale, select_timezone
+    from .i18n import install_template_gettext, select_locale, select_timezone
 
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    install_template_gettext(app)
     login_manager.init_app(app)
     with app.app_context():
         configure_engine(db.engine)

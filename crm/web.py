@@ -1,9 +1,10 @@
 """Cross-cutting web concerns: security headers, error pages and JSON errors, safe redirects, template helpers."""
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, abort, current_app, jsonify, render_template, request, url_for
 from flask_babel import format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
@@ -38,6 +39,30 @@ def security_headers(response):
     if request.endpoint and request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+def signed_in_user():
+    """The signed-in user as the model object (not Flask-Login's proxy), for services and queries."""
+    return current_user._get_current_object()
+
+
+def staff_only() -> None:
+    """`before_request` of the staff pages (companies, projects, meetings, the calendar): a department liaison gets
+    403. Sign-in itself is required by each blueprint's `login_required`."""
+    from crm.auth import access
+
+    if current_user.role not in access.STAFF_ROLES:
+        abort(403)
+
+
+#: the id `id_url` builds a URL with, then replaces
+_ID_MARK = 999_999_999
+
+
+def id_url(endpoint: str, key: str, **values) -> str:
+    """The URL of `endpoint` with "{id}" where the record's id (the `key` argument) goes: a list fills in each row's
+    id with `str.replace` instead of a `url_for` call per row."""
+    return url_for(endpoint, **{key: _ID_MARK}, **values).replace(str(_ID_MARK), "{id}")
 
 
 def safe_next(target: str | None) -> str | None:

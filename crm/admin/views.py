@@ -17,6 +17,7 @@ from crm.errors import Conflict, Invalid, NotFound
 from crm.extensions import db
 from crm.reference import services as reference
 from crm.reference.models import REFERENCE_KINDS, RefItem
+from crm.web import signed_in_user
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -29,9 +30,6 @@ def _admins_only():
     if current_user.role != Role.ADMIN.value:
         abort(403)
 
-
-def _me():
-    return current_user._get_current_object()
 
 
 @bp.route("/")
@@ -71,7 +69,8 @@ def users():
 @fresh_login_required
 def new_user():
     form = _user_form()
-    status = submit(form, lambda: auth_services.create_user(_user_input(form), form.password.data or "", actor=_me()))
+    status = submit(form, lambda: auth_services.create_user(_user_input(form), form.password.data or "",
+                                                            actor=signed_in_user()))
     if status is None:
         flash(_("User created."), "success")
         return redirect(url_for("admin.users"))
@@ -87,7 +86,7 @@ def edit_user(user_id: int):
         form.team_id.data = str(user.team_id or "")
         form.active.data = user.is_active_user
         form.version.data = user.version
-    status = submit(form, lambda: auth_services.update_user(user.id, _user_input(form), actor=_me(),
+    status = submit(form, lambda: auth_services.update_user(user.id, _user_input(form), actor=signed_in_user(),
                                                             version=posted_int(form.version.data) or 0))
     if status is None:
         flash(_("Saved."), "success")
@@ -103,7 +102,7 @@ def reset_password(user_id: int):
         flash(_("Enter a new password."), "danger")
     else:
         try:
-            auth_services.reset_password(user_id, form.password.data, actor=_me())
+            auth_services.reset_password(user_id, form.password.data, actor=signed_in_user())
         except Invalid as exc:
             flash(exc.message, "danger")
         else:
@@ -116,7 +115,7 @@ def reset_password(user_id: int):
 def terminate_sessions(user_id: int):
     if db.session.get(User, user_id) is None:
         abort(404)
-    count = auth_services.terminate_sessions(user_id, actor=_me())
+    count = auth_services.terminate_sessions(user_id, actor=signed_in_user())
     flash(_("%(n)d sessions ended.", n=count), "success")
     return redirect(url_for("admin.users"))
 
@@ -126,7 +125,7 @@ def terminate_sessions(user_id: int):
 @bp.route("/teams", methods=["GET", "POST"])
 def teams():
     form = TeamForm()
-    status = submit(form, lambda: auth_services.save_team(form.name.data, actor=_me()))
+    status = submit(form, lambda: auth_services.save_team(form.name.data, actor=signed_in_user()))
     if status is None:
         flash(_("Team created."), "success")
         return redirect(url_for("admin.teams"))
@@ -140,7 +139,7 @@ def rename_team(team_id: int):
     form = TeamForm()
     if form.validate_on_submit():
         try:
-            auth_services.save_team(form.name.data, actor=_me(), team_id=team_id,
+            auth_services.save_team(form.name.data, actor=signed_in_user(), team_id=team_id,
                                     version=posted_int(form.version.data))
         except (Invalid, Conflict) as exc:
             db.session.rollback()
@@ -164,7 +163,8 @@ def reference_list(kind: str):
         abort(404)
     form = RefItemForm()
     status = submit(form, lambda: reference.save_item(kind, form.key.data, form.name.data, form.name_en.data or "",
-                                                      actor=_me(), sort=form.sort.data or 0, active=form.active.data))
+                                                      actor=signed_in_user(), sort=form.sort.data or 0,
+                                                      active=form.active.data))
     if status is None:
         flash(_("Saved."), "success")
         return redirect(url_for("admin.reference_list", kind=kind))
@@ -181,7 +181,7 @@ def reference_item(kind: str, item_id: int):
     if request.method == "GET":
         form.version.data = item.version
     status = submit(form, lambda: reference.save_item(
-        kind, item.key, form.name.data, form.name_en.data or "", actor=_me(), sort=form.sort.data or 0,
+        kind, item.key, form.name.data, form.name_en.data or "", actor=signed_in_user(), sort=form.sort.data or 0,
         active=form.active.data, item_id=item.id, version=posted_int(form.version.data)))
     if status is None:
         flash(_("Saved."), "success")
@@ -206,7 +206,7 @@ def settings():
     if request.method == "POST":
         try:
             reference.set_settings({key: request.form.get(key) for key in reference.SETTINGS
-                                    if key in request.form}, actor=_me())
+                                    if key in request.form}, actor=signed_in_user())
         except Invalid as exc:
             errors, status = exc.fields, 422
         else:

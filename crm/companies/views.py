@@ -1,5 +1,5 @@
 """Company book pages: list, detail, create, edit, delete, claim and release, contacts, export."""
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -17,6 +17,7 @@ from crm.meetings.services import is_overdue
 from crm.projects import queries as project_queries
 from crm.projects import stages
 from crm.reference import services as reference
+from crm.web import signed_in_user, staff_only
 
 from . import queries, services
 from .forms import COMPANY_FORM_FIELDS, CONTACT_FORM_FIELDS, AssignForm, CompanyForm, ContactForm, NewCompanyForm
@@ -24,15 +25,8 @@ from .forms import COMPANY_FORM_FIELDS, CONTACT_FORM_FIELDS, AssignForm, Company
 bp = Blueprint("companies", __name__)
 
 
-@bp.before_request
-@login_required
-def _staff_only():
-    if current_user.role not in access.STAFF_ROLES:
-        abort(403)
+bp.before_request(login_required(staff_only))
 
-
-def _me():
-    return current_user._get_current_object()
 
 
 def _fill_choices(form) -> None:
@@ -41,7 +35,7 @@ def _fill_choices(form) -> None:
     form.origin_city.choices = reference.choices("city", blank=blank)
     form.source.choices = reference.choices("source", blank=blank)
     if hasattr(form, "owner_id"):
-        form.owner_id.choices = [("self", _("Me"))] + [(str(u.id), u.name) for u in queries.officers(_me())
+        form.owner_id.choices = [("self", _("Me"))] + [(str(u.id), u.name) for u in queries.officers(signed_in_user())
                                                         if u.id != current_user.id]
 
 
@@ -55,7 +49,8 @@ def _company_values(form) -> dict:
 def index():
     filters = queries.CompanyFilters.from_args(request.args)
     page, per_page = page_args(request.args)
-    rows, total = queries.company_page(_me(), filters, page=page, per_page=per_page, count_cap=queries.COUNT_CAP,
+    me = signed_in_user()
+    rows, total = queries.company_page(me, filters, page=page, per_page=per_page, count_cap=queries.COUNT_CAP,
                                        columns=queries.LIST_COLUMNS)
     # past the numbered pages (or once following cursors), "next" continues after the last row instead of OFFSET
     page_info = Page(page, per_page, total, cap=queries.COUNT_CAP)
@@ -65,14 +60,14 @@ def index():
     return render_template(
         "companies/index.html", rows=rows, page=page_info, filters=filters, next_after=next_after,
         clusters=reference.choices("cluster"), cities=reference.choices("city"),
-        officers=queries.officers(_me()), cluster_names=reference.names("cluster"), city_names=reference.names("city"))
+        officers=queries.officers(me), cluster_names=reference.names("cluster"), city_names=reference.names("city"))
 
 
 @bp.route("/companies/export.xlsx")
 def export():
     """The filtered list as .xlsx: the same scope and filters as the page, every row, formula-safe."""
     filters = queries.CompanyFilters.from_args(request.args)
-    me = _me()
+    me = signed_in_user()
     stmt = queries.filtered(me, filters).order_by(*queries.SORTS[filters.sort])
     clusters, cities = reference.names("cluster"), reference.names("city")
     header = [_("Company name"), _("Short name"), _("Unified social credit code"), _("Industry cluster"),
@@ -105,8 +100,9 @@ def create():
         contacts = [first_contact] if any(first_contact.values()) else []
         try:
             company = services.create_company(
-                _company_values(form), actor=_me(), contacts=contacts, allow_duplicate=form.allow_duplicate.data,
-                owner_id=form.owner_id.data, public_pool=form.public_pool.data, legacy_uscc=form.legacy_uscc.data)
+                _company_values(form), actor=signed_in_user(), contacts=contacts,
+                allow_duplicate=form.allow_duplicate.data, owner_id=form.owner_id.data,
+                public_pool=form.public_pool.data, legacy_uscc=form.legacy_uscc.data)
         except Conflict as exc:
             duplicates = getattr(exc, "duplicates", [])
             if not duplicates:
@@ -143,7 +139,7 @@ def _timeline(me, company_id: int, projects: list) -> dict:
 
 @bp.route("/companies/<int:company_id>")
 def show(company_id: int):
-    me = _me()
+    me = signed_in_user()
     company = access.visible_company(company_id, me)
     # the company's investment projects (the "Projects" card), the ones the user may see
     projects = project_queries.company_projects(me, company.id)
@@ -161,7 +157,7 @@ def show(company_id: int):
 def timeline(company_id: int):
     """The timeline as an htmx fragment: the whole card (a filter chip), or with `before` the next items and the
     "show older" button again."""
-    me = _me()
+    me = signed_in_user()
     company = access.visible_company(company_id, me)
     fragment = "items" if "before" in request.args else "card"
     return Response(render_template("meetings/_timeline.html", timeline_fragment=fragment,
@@ -171,13 +167,13 @@ def timeline(company_id: int):
 
 def _assign_form(company):
     form = AssignForm(version=company.version, owner_id=str(company.owner_id or ""))
-    form.owner_id.choices = [(str(u.id), u.name) for u in queries.officers(_me())]
+    form.owner_id.choices = [(str(u.id), u.name) for u in queries.officers(signed_in_user())]
     return form
 
 
 @bp.route("/companies/<int:company_id>/edit", methods=["GET", "POST"])
 def edit(company_id: int):
-    me = _me()
+    me = signed_in_user()
     company = access.visible_company(company_id, me)
     access.require_edit_company(me, company)
     form = CompanyForm(obj=company)
@@ -211,14 +207,14 @@ def _post_action(call, company_id: int, message: str, *, to_list: bool = False):
 @bp.route("/companies/<int:company_id>/delete", methods=["POST"])
 def delete(company_id: int):
     version = posted_int(request.form.get("version"))
-    return _post_action(lambda: services.delete_company(company_id, actor=_me(), version=version),
+    return _post_action(lambda: services.delete_company(company_id, actor=signed_in_user(), version=version),
                         company_id, _("Company deleted. A manager can restore it."), to_list=True)
 
 
 @bp.route("/companies/<int:company_id>/restore", methods=["POST"])
 def restore(company_id: int):
     try:
-        services.restore_company(company_id, actor=_me())
+        services.restore_company(company_id, actor=signed_in_user())
     except Conflict as exc:
         flash(exc.message, "warning")
         return redirect(url_for("companies.trash"))
@@ -228,25 +224,25 @@ def restore(company_id: int):
 
 @bp.route("/companies/trash")
 def trash():
-    return render_template("companies/trash.html", rows=services.deleted_companies(_me()))
+    return render_template("companies/trash.html", rows=services.deleted_companies(signed_in_user()))
 
 
 @bp.route("/companies/<int:company_id>/claim", methods=["POST"])
 def claim(company_id: int):
-    return _post_action(lambda: services.claim_company(company_id, actor=_me()), company_id,
+    return _post_action(lambda: services.claim_company(company_id, actor=signed_in_user()), company_id,
                         _("You now hold this company."))
 
 
 @bp.route("/companies/<int:company_id>/release", methods=["POST"])
 def release(company_id: int):
-    return _post_action(lambda: services.release_company(company_id, actor=_me()), company_id,
+    return _post_action(lambda: services.release_company(company_id, actor=signed_in_user()), company_id,
                         _("The company is back in the public pool."))
 
 
 @bp.route("/companies/<int:company_id>/assign", methods=["POST"])
 def assign(company_id: int):
     owner_id, version = posted_int(request.form.get("owner_id")) or 0, posted_int(request.form.get("version")) or 0
-    return _post_action(lambda: services.assign_company(company_id, owner_id, actor=_me(), version=version),
+    return _post_action(lambda: services.assign_company(company_id, owner_id, actor=signed_in_user(), version=version),
                         company_id, _("Company reassigned."))
 
 
@@ -258,7 +254,7 @@ def _contact_values(form) -> dict:
 
 @bp.route("/companies/<int:company_id>/contacts/new", methods=["GET", "POST"])
 def new_contact(company_id: int):
-    me = _me()
+    me = signed_in_user()
     company = access.visible_company(company_id, me)
     access.require_edit_company(me, company)
     form = ContactForm()
@@ -276,7 +272,7 @@ def new_contact(company_id: int):
 
 @bp.route("/contacts/<int:contact_id>/edit", methods=["GET", "POST"])
 def edit_contact(contact_id: int):
-    me = _me()
+    me = signed_in_user()
     contact = services.visible_contact(contact_id, me)
     access.require_edit_company(me, contact.company)
     form = ContactForm(obj=contact)
@@ -293,7 +289,7 @@ def edit_contact(contact_id: int):
 
 @bp.route("/contacts/<int:contact_id>/delete", methods=["POST"])
 def delete_contact(contact_id: int):
-    me = _me()
+    me = signed_in_user()
     contact = services.visible_contact(contact_id, me)
     company_id = contact.company_id
     try:
@@ -314,5 +310,5 @@ def check_duplicates():
         uscc = services.COMPANY_FIELDS["uscc"].parse(uscc)
     except ValueError:
         uscc = None
-    dups = services.find_duplicates(_me(), name=name, uscc=uscc) if (name or uscc) else []
+    dups = services.find_duplicates(signed_in_user(), name=name, uscc=uscc) if (name or uscc) else []
     return Response(render_template("companies/_duplicates.html", duplicates=dups), mimetype="text/html")

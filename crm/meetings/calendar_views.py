@@ -18,6 +18,7 @@ from crm.core.timeutil import as_aware, to_zone, today_in_zone, utcnow, zone
 from crm.errors import NotFound
 from crm.extensions import csrf, db
 from crm.projects.queries import visible_company_ids
+from crm.web import signed_in_user
 
 from . import ical, queries, services
 from .models import Meeting
@@ -43,9 +44,6 @@ def _staff_only():
         abort(403)
     return None
 
-
-def _me() -> User:
-    return current_user._get_current_object()
 
 
 # --- whose calendar ---------------------------------------------------------------------------------------------------
@@ -307,7 +305,7 @@ def calendar_page(viewer: User, scope: Scope, view: str, day: date, *, now: date
 
 @bp.route("/calendar")
 def index():
-    me = _me()
+    me = signed_in_user()
     scope = resolve_scope(me, request.args)
     view = request.args.get("view") if request.args.get("view") in VIEWS else "week"
     day = parse_day(request.args.get("date")) or today_in_zone()
@@ -319,7 +317,7 @@ def index():
 
 @bp.route("/calendar/feed", methods=["GET", "POST"])
 def feed_settings():
-    me = _me()
+    me = signed_in_user()
     url, status = None, 200
     if request.method == "POST":
         action = request.form.get("action")

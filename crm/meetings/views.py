@@ -3,11 +3,11 @@ grouped overdue / today / this week / later, with one-click done and snooze."""
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import login_required
 from sqlalchemy import select
 
 from crm.auth import access
@@ -20,7 +20,7 @@ from crm.errors import Conflict, Invalid, NotFound
 from crm.extensions import db
 from crm.projects.models import Project
 from crm.reference import services as reference
-from crm.web import safe_next
+from crm.web import safe_next, signed_in_user, staff_only
 
 from . import ical, queries, services
 from .forms import MEETING_FORM_FIELDS, MeetingForm, QuickLogForm, TaskForm, due_text
@@ -32,15 +32,8 @@ bp = Blueprint("meetings", __name__)
 FOLLOW_UP_INPUTS = {"title": "title", "due": "due_date", "owner_id": "owner_id", "notes": "title"}
 
 
-@bp.before_request
-@login_required
-def _staff_only():
-    if current_user.role not in access.STAFF_ROLES:
-        abort(403)
+bp.before_request(login_required(staff_only))
 
-
-def _me():
-    return current_user._get_current_object()
 
 
 def _next_url() -> str | None:
@@ -119,7 +112,7 @@ def _parts(me: User, company: Company | None, *, project_id="", contact_ids=(), 
 def company_parts():
     """The project select and the contacts of the chosen company (htmx fragment of the quick-log and task forms);
     a company the user may not see gives the empty fragment."""
-    me = _me()
+    me = signed_in_user()
     company = _visible_company(me, request.args.get("company_id"))
     html = render_template("meetings/_company_parts.html",
                            **_parts(me, company, with_contacts=request.args.get("contacts") != "0"))
@@ -234,7 +227,7 @@ def _render_meeting_form(form, me: User, meeting: Meeting | None = None, status:
 @bp.route("/meetings/new", methods=["GET", "POST"])
 def new():
     """Log a meeting with its follow-ups (?company_id=&project_id= preselect them)."""
-    me = _me()
+    me = signed_in_user()
     form = QuickLogForm()
     _fill_meeting_choices(form, me)
     if request.method == "GET":
@@ -271,7 +264,7 @@ def new():
 # --- a meeting's page, edit, delete, .ics ----------------------------------------------------------------------------
 
 def _render_show(meeting: Meeting, *, status: int = 200):
-    me = _me()
+    me = signed_in_user()
     tasks = queries.meeting_tasks(me, meeting.id)
     links = Links.of(me, [meeting, *tasks])
     rows = _task_rows(me, tasks, links)
@@ -284,7 +277,7 @@ def _render_show(meeting: Meeting, *, status: int = 200):
 
 @bp.route("/meetings/<int:meeting_id>")
 def show(meeting_id: int):
-    return _render_show(access.visible_meeting(meeting_id, _me()))
+    return _render_show(access.visible_meeting(meeting_id, signed_in_user()))
 
 
 def _edit_form(meeting: Meeting, me: User) -> MeetingForm:
@@ -305,7 +298,7 @@ def _edit_form(meeting: Meeting, me: User) -> MeetingForm:
 
 @bp.route("/meetings/<int:meeting_id>/edit", methods=["GET", "POST"])
 def edit(meeting_id: int):
-    me = _me()
+    me = signed_in_user()
     meeting = access.visible_meeting(meeting_id, me)
     access.require_edit_meeting(me, meeting)
     if request.method == "GET":
@@ -333,7 +326,7 @@ def edit(meeting_id: int):
 
 @bp.route("/meetings/<int:meeting_id>/delete", methods=["POST"])
 def delete(meeting_id: int):
-    me = _me()
+    me = signed_in_user()
     meeting = access.visible_meeting(meeting_id, me)
     company_id = meeting.company_id
     try:
@@ -351,7 +344,7 @@ def delete(meeting_id: int):
 @bp.route("/meetings/<int:meeting_id>.ics")
 def ics(meeting_id: int):
     """The meeting as an .ics file, to add to a calendar by hand."""
-    me = _me()
+    me = signed_in_user()
     meeting = access.visible_meeting(meeting_id, me)
     return Response(ical.meeting_ics(me, meeting), content_type="text/calendar; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="meeting-{meeting.id}.ics"'})
@@ -420,7 +413,7 @@ def _picker(me: User, owner: User) -> list[User]:
 @bp.route("/tasks")
 def tasks():
     """My tasks (or, for a manager or a teammate, an officer's) by overdue / today / this week / later."""
-    me = _me()
+    me = signed_in_user()
     owner = _tasks_owner(me)
     groups = queries.task_groups(me, owner)
     shown = [*groups.overdue, *groups.today, *groups.week, *groups.later, *groups.done_today]
@@ -439,21 +432,21 @@ def _back_to_tasks():
 
 @bp.route("/tasks/<int:task_id>/done", methods=["POST"])
 def task_done(task_id: int):
-    task = services.complete_task(task_id, actor=_me())
+    task = services.complete_task(task_id, actor=signed_in_user())
     flash(_("Done: %(title)s", title=task.title), "success")
     return _back_to_tasks()
 
 
 @bp.route("/tasks/<int:task_id>/reopen", methods=["POST"])
 def task_reopen(task_id: int):
-    task = services.reopen_task(task_id, actor=_me())
+    task = services.reopen_task(task_id, actor=signed_in_user())
     flash(_("Reopened: %(title)s", title=task.title), "info")
     return _back_to_tasks()
 
 
 @bp.route("/tasks/<int:task_id>/snooze", methods=["POST"])
 def task_snooze(task_id: int):
-    me = _me()
+    me = signed_in_user()
     access.visible_task(task_id, me)  # another team's task is 404 whatever `how` says
     try:
         task = services.snooze_task(task_id, request.form.get("how") or "", actor=me,
@@ -471,7 +464,7 @@ def task_snooze(task_id: int):
 
 @bp.route("/tasks/<int:task_id>/delete", methods=["POST"])
 def task_delete(task_id: int):
-    me = _me()
+    me = signed_in_user()
     try:
         services.delete_task(task_id, actor=me, version=posted_int(request.form.get("version")))
     except Conflict as exc:
@@ -524,7 +517,7 @@ def _task_meeting(me: User, meeting_id) -> Meeting | None:
 @bp.route("/tasks/new", methods=["GET", "POST"])
 def new_task():
     """A task on its own (?company_id=&project_id=&meeting_id= preselect what it is about)."""
-    me = _me()
+    me = signed_in_user()
     form = TaskForm()
     _fill_task_choices(form, me)
     if request.method == "GET":
@@ -585,7 +578,7 @@ def _task_edit_form(task: Task, me: User) -> TaskForm:
 
 @bp.route("/tasks/<int:task_id>/edit", methods=["GET", "POST"])
 def edit_task(task_id: int):
-    me = _me()
+    me = signed_in_user()
     task = access.visible_task(task_id, me)
     access.require_edit_task(me, task)
     meeting = _task_meeting(me, task.meeting_id)

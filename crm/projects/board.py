@@ -15,9 +15,10 @@ from crm.core.timeutil import today_in_zone, utcnow
 from crm.errors import Conflict, DomainError
 from crm.extensions import db
 from crm.reference import services as reference
+from crm.web import id_url, signed_in_user
 
 from . import queries, services, stages
-from .views import _me, bp, format_amount
+from .views import bp, format_amount
 
 #: from this many 万元 on, an amount reads in 亿元 (1 亿 = 10,000 万)
 YI = Decimal(10000)
@@ -35,12 +36,6 @@ def money_label(amount) -> str:
     return _("%(amount)s × 10k yuan", amount=format_amount(amount))
 
 
-def _id_url(endpoint: str, **values) -> str:
-    """The URL of `endpoint` for project 0, with "{id}" where the id goes: each card fills in its own id without a
-    url_for call per card (a board renders up to 180 cards)."""
-    return url_for(endpoint, project_id=999_999_999, **values).replace("999999999", "{id}")
-
-
 class CardContext:
     """What every card on a page needs, worked out once per request: today, the stale setting, which companies the
     viewer may see (else a confidential project shows its code name), the stage names and the link patterns."""
@@ -53,8 +48,8 @@ class CardContext:
         self.today = today_in_zone()
         self.stages = [(s.key, str(s.label)) for s in stages.STAGES]
         self.stage_names = dict(self.stages)
-        self._show = _id_url("projects.show")
-        self._stage = _id_url("projects.stage")
+        self._show = id_url("projects.show", "project_id")
+        self._stage = id_url("projects.stage", "project_id")
         # the cards' fixed words, translated once per page instead of once per card
         self.text = {"key": str(_("Key project")), "confidential": str(_("Confidential")), "owner": str(_("Owner")),
                      "days_title": str(_("Days in this stage")), "stale": str(_("Stale")),
@@ -101,7 +96,7 @@ def _list_url(f: queries.ProjectFilters, stage: str) -> str:
 
 @bp.route("/projects/board")
 def board():
-    me = _me()
+    me = signed_in_user()
     f = queries.ProjectFilters.from_args(request.args)
     columns = queries.board(me, f)
     cards = CardContext(me, [p for column in columns for p in column.cards])
@@ -111,7 +106,7 @@ def board():
         filter_query=urlencode(filter_args), more_urls={c.stage.key: _more_url(f, c.stage.key) for c in columns},
         list_urls={c.stage.key: _list_url(f, c.stage.key) for c in columns},
         clusters=reference.choices("cluster"), parks=reference.choices("park"),
-        officers=company_queries.officers(me), teams=queries.teams(), move_url=_id_url("projects.move"),
+        officers=company_queries.officers(me), teams=queries.teams(), move_url=id_url("projects.move", "project_id"),
         total=sum(c.total for c in columns), count=sum(c.count for c in columns))
 
 
@@ -119,7 +114,7 @@ def board():
 def board_column():
     """The next cards of one column, for the "show more" button (htmx): the cards, and the button again (out of band)
     while more remain."""
-    me = _me()
+    me = signed_in_user()
     stage = request.args.get("stage", "")
     if stage not in stages.BY_KEY:
         abort(404)
@@ -171,7 +166,7 @@ def move(project_id: int):
     200 with the re-rendered card and the two columns' new counts and totals; 409 when someone else changed the project
     since the board was read, with the card as it is now so the board shows it in its real column; 422, 403, 404 with
     a message, nothing changed."""
-    me = _me()
+    me = signed_in_user()
     form = request.form
     to_stage, from_stage = form.get("stage", ""), form.get("from_stage", "")
     version = posted_int(form.get("version"))

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from flask_login import current_user, login_required
+from flask_login import login_required
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, load_only
 from werkzeug.datastructures import MultiDict
@@ -29,6 +29,7 @@ from crm.meetings import queries as meeting_queries
 from crm.meetings.ical import meeting_type_label
 from crm.meetings.services import is_overdue
 from crm.reference import services as reference
+from crm.web import signed_in_user, staff_only
 
 from . import queries, services, stages
 from .forms import (
@@ -45,15 +46,8 @@ from .models import FundsEntry, Project
 bp = Blueprint("projects", __name__)
 
 
-@bp.before_request
-@login_required
-def _staff_only():
-    if current_user.role not in access.STAFF_ROLES:
-        abort(403)
+bp.before_request(login_required(staff_only))
 
-
-def _me():
-    return current_user._get_current_object()
 
 
 @bp.app_template_filter("wan")
@@ -122,7 +116,7 @@ def _officer_choices(me: User) -> list[tuple[str, str]]:
 
 @bp.route("/projects")
 def index():
-    me = _me()
+    me = signed_in_user()
     filters = queries.ProjectFilters.from_args(request.args)
     page, per_page = page_args(request.args)
     projects, total = queries.project_page(me, filters, page=page, per_page=per_page, count_cap=queries.COUNT_CAP)
@@ -146,7 +140,7 @@ def index():
 @bp.route("/projects/export.xlsx")
 def export():
     """The filtered list as .xlsx: the same scope and filters as the page, every row, formula-safe."""
-    me = _me()
+    me = signed_in_user()
     filters = queries.ProjectFilters.from_args(request.args)
     stmt = (queries.filtered(me, filters)
             .options(joinedload(Project.company).load_only(Company.name, Company.owner_id))
@@ -195,7 +189,7 @@ def save_view():
     query = form.query.data or ""
     if form.validate_on_submit():
         try:
-            view = services.save_view(form.name.data or "", query, actor=_me())
+            view = services.save_view(form.name.data or "", query, actor=signed_in_user())
         except Invalid as exc:
             db.session.rollback()
             for messages in exc.fields.values():
@@ -213,7 +207,7 @@ def save_view():
 
 @bp.route("/projects/views/<int:view_id>/delete", methods=["POST"])
 def delete_view(view_id: int):
-    services.delete_view(view_id, actor=_me())  # another user's view: 404
+    services.delete_view(view_id, actor=signed_in_user())  # another user's view: 404
     flash(_("Saved view deleted."), "success")
     return redirect(_list_url(request.form.get("back", "")))
 
@@ -233,7 +227,7 @@ def _bulk_items(values: list[str]) -> list[tuple[int, int]]:
 
 
 def _flash_bulk(result: services.BulkResult, done: str) -> None:
-    names = queries.project_names(_me(), [*result.conflicts, *result.skipped])
+    names = queries.project_names(signed_in_user(), [*result.conflicts, *result.skipped])
 
     def name(project_id):
         return names.get(project_id, f"#{project_id}")
@@ -249,7 +243,7 @@ def _flash_bulk(result: services.BulkResult, done: str) -> None:
 
 @bp.route("/projects/bulk", methods=["POST"])
 def bulk():
-    me = _me()
+    me = signed_in_user()
     back = _list_url(request.form.get("back", ""), request.form.get("page"))
     items = _bulk_items(request.form.getlist("ids"))
     action = request.form.get("action")
@@ -321,7 +315,7 @@ def _project_values(form) -> dict:
 def company_options():
     """The company picker's suggestions (htmx fragment): up to 20 companies the user may see matching `q`; with no
     `q`, the user's own companies, latest first."""
-    me = _me()
+    me = signed_in_user()
     q = (request.args.get("q") or request.args.get("company_q") or "").replace("\x00", "").strip()[:100]
     f = company_queries.CompanyFilters(q=q) if q else company_queries.CompanyFilters(pool="mine")
     rows, _total = company_queries.company_page(me, f, per_page=20, count_cap=20,
@@ -332,7 +326,7 @@ def company_options():
 
 @bp.route("/projects/new", methods=["GET", "POST"])
 def create():
-    me = _me()
+    me = signed_in_user()
     form = NewProjectForm()
     _fill_choices(form, me)
     status, duplicates = 200, []
@@ -396,7 +390,7 @@ def _edit_form(project: Project, me: User, formdata=None) -> ProjectForm:
 
 @bp.route("/projects/<int:project_id>/edit", methods=["GET", "POST"])
 def edit(project_id: int):
-    me = _me()
+    me = signed_in_user()
     project = access.visible_project(project_id, me)
     access.require_edit_project(me, project)
     if request.method == "GET":
@@ -431,7 +425,7 @@ def edit(project_id: int):
 
 @bp.route("/projects/<int:project_id>/delete", methods=["POST"])
 def delete(project_id: int):
-    me = _me()
+    me = signed_in_user()
     try:
         services.delete_project(project_id, actor=me, version=posted_int(request.form.get("version")))
     except Conflict as exc:
@@ -444,7 +438,7 @@ def delete(project_id: int):
 
 @bp.route("/projects/<int:project_id>/reassign", methods=["POST"])
 def reassign(project_id: int):
-    me = _me()
+    me = signed_in_user()
     try:
         project = services.reassign_project(project_id, posted_int(request.form.get("owner_id")) or 0, actor=me,
                                             version=posted_int(request.form.get("version")))
@@ -478,7 +472,7 @@ def _stage_form(project: Project, formdata=None) -> StageForm:
 
 
 def _render_show(project: Project, *, status: int = 200, stage_form=None, funds_form=None):
-    me = _me()
+    me = signed_in_user()
     company_ids = queries.visible_company_ids(me, [project])
     is_manager = access.is_manager(me)
     reassign_form = None
@@ -509,7 +503,7 @@ def _render_show(project: Project, *, status: int = 200, stage_form=None, funds_
 
 @bp.route("/projects/<int:project_id>")
 def show(project_id: int):
-    return _render_show(access.visible_project(project_id, _me()))
+    return _render_show(access.visible_project(project_id, signed_in_user()))
 
 
 def _timeline(me: User, project_id: int) -> dict:
@@ -527,7 +521,7 @@ def _timeline(me: User, project_id: int) -> dict:
 def timeline(project_id: int):
     """The timeline as an htmx fragment: the whole card (a filter chip), or with `before` the next items and the
     "show older" button again."""
-    me = _me()
+    me = signed_in_user()
     project = access.visible_project(project_id, me)
     fragment = "items" if "before" in request.args else "card"
     return Response(render_template("meetings/_timeline.html", timeline_fragment=fragment,
@@ -537,7 +531,7 @@ def timeline(project_id: int):
 @bp.route("/projects/<int:project_id>/stage", methods=["GET", "POST"])
 def stage(project_id: int):
     """Move the project to another stage (GET: the form alone, for a phone)."""
-    me = _me()
+    me = signed_in_user()
     project = access.visible_project(project_id, me)
     access.require_edit_project(me, project)
     if request.method == "GET":
@@ -569,7 +563,7 @@ def stage(project_id: int):
 
 @bp.route("/projects/<int:project_id>/funds", methods=["POST"])
 def add_funds(project_id: int):
-    me = _me()
+    me = signed_in_user()
     project = access.visible_project(project_id, me)
     access.require_edit_project(me, project)
     form = FundsForm()
@@ -595,7 +589,7 @@ def add_funds(project_id: int):
 
 @bp.route("/funds/<int:entry_id>/delete", methods=["POST"])
 def delete_funds(entry_id: int):
-    me = _me()
+    me = signed_in_user()
     try:
         project = services.delete_funds(entry_id, actor=me)
     except Conflict as exc:
