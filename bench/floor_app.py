@@ -11,8 +11,8 @@
 
 Issue 4 (meetings and tasks), each reading the rows its page shows by the same indexes, with plain SELECTs, into a
 bare list:
-- `/task-rows?owner=`: "my tasks", the owner's open tasks in due order (`ix_task_owner_open`) with their companies'
-  names.
+- `/task-rows?owner=`: "my tasks", the owner's open tasks (and those done today) by `ix_task_owner_open`, grouped
+  as the page groups them, then the rows the page lists (the first 30 overdue, 20 later) with their companies' names.
 - `/timeline-rows?company=&kind=`: a company's timeline, the newest 31 of each kind asked for (meetings by
   `ix_meeting_company_start`, tasks by `ix_task_company`, stage moves of its projects, audited changes of it and its
   contacts), merged and cut to 30.
@@ -26,11 +26,11 @@ No sign-in, no session, no CSRF, no layout, no ORM: plain SQLAlchemy Core on a p
 Serve with: DATABASE_URL=... gunicorn -w 2 -b 127.0.0.1:5082 --chdir bench floor_app:app
 """
 import os
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask, render_template_string, request
-from sqlalchemy import Date, DateTime, bindparam, create_engine, event, text
+from sqlalchemy import Date, DateTime, Integer, bindparam, create_engine, event, text
 
 app = Flask(__name__)
 engine = create_engine(os.environ["DATABASE_URL"], pool_pre_ping=True)
@@ -126,19 +126,38 @@ LIST_PAGE = """<!doctype html>
 <ul>{% for r in rows %}<li><a href="/rows/{{ r.id }}">{{ r.title }}</a> {{ r.when }} {{ r.name }}</li>
 {% endfor %}</ul></body></html>"""
 
-OPEN_TASKS = text("SELECT t.id, t.title, t.due_on AS \"when\", t.due_at, c.name FROM task t "
-                  "LEFT JOIN company c ON c.id = t.company_id "
-                  "WHERE t.owner_id = :owner AND t.done_at IS NULL AND t.deleted_at IS NULL "
-                  "ORDER BY t.due_on, t.due_at, t.id LIMIT 300")
+#: the owner's open tasks and those done today: due and id, by `ix_task_owner_open`
+TASK_KEYS = text("SELECT id, due_on, due_at, done_at FROM task "
+                 "WHERE owner_id = :owner AND (done_at IS NULL OR done_at >= :since) AND deleted_at IS NULL "
+                 "ORDER BY due_on, due_at, id").bindparams(_at("since")).columns(
+                     id=Integer, due_on=Date, due_at=DateTime(timezone=True), done_at=DateTime(timezone=True))
+#: the listed tasks by id, with their companies' names
+TASKS_BY_ID = text("SELECT t.id, t.title, t.due_on AS \"when\", t.due_at, c.name FROM task t "
+                   "LEFT JOIN company c ON c.id = t.company_id WHERE t.id IN :ids").bindparams(
+                       bindparam("ids", expanding=True))
+#: how many of each group the page lists (crm.meetings.queries.SHOWN)
+SHOWN = {"overdue": 30, "today": 100, "week": 100, "later": 20}
 
 
 @app.route("/task-rows")
 def task_rows():
-    """"My tasks": the owner's open tasks in due order by `ix_task_owner_open`, with their companies' names."""
+    """"My tasks": the owner's open tasks (and those done today) by `ix_task_owner_open`, grouped by due day as the
+    page groups them (overdue newest first; a day's granularity), then the rows the page lists (the first
+    `SHOWN` of each group) by id with their companies' names."""
     owner = int(request.args["owner"])
+    today = datetime.now(ZONE).date()
+    sunday = today + timedelta(days=6 - today.weekday())
     with engine.connect() as conn:
-        rows = conn.execute(OPEN_TASKS, {"owner": owner}).all()
-    return render_template_string(LIST_PAGE, title="tasks", total=len(rows), rows=rows)
+        keys = conn.execute(TASK_KEYS, {"owner": owner, "since": _midnight(today.isoformat())}).all()
+        open_ = [k for k in keys if k.done_at is None]
+        groups = {"overdue": [k for k in open_ if k.due_on < today][::-1],
+                  "today": [k for k in open_ if k.due_on == today],
+                  "week": [k for k in open_ if today < k.due_on <= sunday],
+                  "later": [k for k in open_ if k.due_on > sunday]}
+        ids = [k.id for name, group in groups.items() for k in group[:SHOWN[name]]]
+        ids += [k.id for k in keys if k.done_at is not None][:20]
+        rows = conn.execute(TASKS_BY_ID, {"ids": ids}).all() if ids else []
+    return render_template_string(LIST_PAGE, title="tasks", total=len(open_), rows=rows)
 
 
 TIMELINE_READS = {

@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import and_, or_, select, union
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, load_only, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crm.audit.models import AuditEvent
 from crm.auth import access
@@ -20,9 +21,14 @@ from crm.projects.stages import is_backwards
 from . import services
 from .models import Meeting, MeetingUser, Task
 
-#: "my tasks" shows at most this many overdue and later tasks (with the full count)
-OVERDUE_LIMIT = 200
-LATER_LIMIT = 50
+#: how many tasks of each group "my tasks" shows (with the group's count and a link to show all of it: `SHOW_ALL`)
+SHOWN = {"overdue": 30, "today": 100, "week": 100, "later": 20}
+SHOW_ALL = 1000
+#: how many of today's completed tasks "my tasks" shows
+DONE_TODAY = 20
+#: the columns of a task the lists show (not its notes or bookkeeping)
+LIST_COLUMNS = (Task.title, Task.due_on, Task.due_at, Task.owner_id, Task.company_id, Task.project_id, Task.meeting_id,
+                Task.done_at, Task.version)
 #: the calendar and the feed stop here (a month of a big team is far below)
 CALENDAR_LIMIT = 2000
 #: up to this many of a calendar's meetings are looked up by id (more: by their time range)
@@ -43,55 +49,99 @@ def day_start(day: date) -> datetime:
 
 # --- my tasks --------------------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class TaskRefs:
+    """What a listed task's row names besides the task: its company and its project."""
+    company_name: str | None
+    project_name: str | None
+    project_code_name: str | None
+    project_confidential: bool | None
+
+
 @dataclass
 class TaskGroups:
     overdue: list[Task] = field(default_factory=list)
     today: list[Task] = field(default_factory=list)
     week: list[Task] = field(default_factory=list)
     later: list[Task] = field(default_factory=list)
-    #: how many tasks each group has (the lists stop at OVERDUE_LIMIT and LATER_LIMIT)
+    #: how many tasks each group has (the lists stop at SHOWN, or SHOW_ALL for the group asked for)
     counts: dict[str, int] = field(default_factory=dict)
     #: completed today (zone time), newest first: a slip of the finger is one click from undone
     done_today: list[Task] = field(default_factory=list)
+    #: each listed task's company and project names, by task id
+    refs: dict[int, "TaskRefs"] = field(default_factory=dict)
 
     @property
     def open_total(self) -> int:
         return sum(self.counts.values())
 
 
+def _refs(model) -> tuple:
+    """Load a meeting's or a task's company, project and owner with the columns the lists, the calendar and the feed
+    read (name, a confidential project's code name, the owner's team for the edit check), not every column."""
+    return (joinedload(model.company).load_only(Company.name),
+            joinedload(model.project).load_only(Project.name, Project.code_name, Project.confidential,
+                                                Project.company_id),
+            _person(model.owner))
+
+
+def _person(relationship):
+    """A record's owner or actor, with the columns the pages show and the edit checks read."""
+    return joinedload(relationship).load_only(User.name, User.team_id, User.role)
+
+
 def _task_options():
-    return (joinedload(Task.company), joinedload(Task.project), joinedload(Task.owner))
+    return _refs(Task)
 
 
-def task_groups(viewer: User, owner: User, *, now: datetime | None = None) -> TaskGroups:
+#: the company and project a task row names (aliases: the access scope's subqueries read the same tables); built
+#: once, as an alias builds a proxy of every column
+_LISTED_COMPANY, _LISTED_PROJECT = aliased(Company), aliased(Project)
+
+
+def task_groups(viewer: User, owner: User, *, now: datetime | None = None, expand: str | None = None) -> TaskGroups:
     """The owner's open tasks grouped overdue / today / this week / later by the zone's calendar days, as the
-    viewer may see them (see access.can_see_tasks_of for whose page a viewer may open)."""
+    viewer may see them (see access.can_see_tasks_of for whose page a viewer may open). Overdue is newest first
+    (yesterday's missed follow-up before last year's); the others by due. Each group lists its first SHOWN, the
+    `expand` one up to SHOW_ALL; the counts are whole.
+
+    Two statements: every open task's (and today's done ones') due and id by `ix_task_owner_open`, grouped here,
+    then the listed ones by id with their company's and project's names as columns (not objects: loading objects
+    was a third of the page's time) and their owner set from `owner` (every task here is theirs)."""
     now = now or utcnow()
     today = now.astimezone(zone()).date()
-    sunday = services.week_end(today)
-    open_ = select(Task).options(*_task_options()).where(
-        Task.owner_id == owner.id, Task.done_at.is_(None), access.task_scope(viewer))
-    order = TASK_ORDER
+    since = day_start(today)
+    keys = db.session.execute(
+        select(Task.id, Task.due_on, Task.due_at, Task.done_at)
+        .where(Task.owner_id == owner.id, or_(Task.done_at.is_(None), Task.done_at >= since),
+               access.task_scope(viewer))
+        .order_by(*TASK_ORDER)).all()
     groups = TaskGroups()
-    # this week's tasks (today included) are few: read them all and sort each into its group
-    near = list(db.session.scalars(open_.where(Task.due_on >= today, Task.due_on <= sunday).order_by(*order)
-                                   .limit(CALENDAR_LIMIT)))
-    overdue_today = [t for t in near if services.is_overdue(t, now=now)]
-    groups.overdue = overdue_today + list(db.session.scalars(
-        open_.where(Task.due_on < today).order_by(*order).limit(OVERDUE_LIMIT)))
-    for task in near:
-        if task not in overdue_today:
-            getattr(groups, services.bucket(task, now=now)).append(task)
-    groups.later = list(db.session.scalars(open_.where(Task.due_on > sunday).order_by(*order).limit(LATER_LIMIT)))
-    groups.counts = {
-        "overdue": len(overdue_today) + count(open_.where(Task.due_on < today)),
-        "today": len(groups.today), "week": len(groups.week),
-        "later": count(open_.where(Task.due_on > sunday)),
-    }
-    groups.done_today = list(db.session.scalars(
-        select(Task).options(*_task_options()).where(
-            Task.owner_id == owner.id, Task.done_at >= day_start(today), access.task_scope(viewer))
-        .order_by(Task.done_at.desc()).limit(20)))
+    found: dict[str, list] = {name: [] for name in services.BUCKETS}
+    for key in keys:
+        if key.done_at is None:
+            found[services.bucket(key, now=now)].append(key)
+    # overdue newest first: today's late ones (by time), then yesterday's, and so on back
+    found["overdue"] = ([k for k in found["overdue"] if k.due_on >= today]
+                       + [k for k in found["overdue"] if k.due_on < today][::-1])
+    groups.counts = {name: len(found[name]) for name in services.BUCKETS}
+    shown = {name: found[name][:SHOW_ALL if name == expand else SHOWN[name]] for name in services.BUCKETS}
+    done = sorted((k for k in keys if k.done_at is not None), key=lambda k: as_aware(k.done_at), reverse=True)
+    shown["done_today"] = done[:DONE_TODAY]
+    ids = [k.id for listed in shown.values() for k in listed]
+    company, project = _LISTED_COMPANY, _LISTED_PROJECT
+    tasks = {}
+    for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
+        for task, *names in db.session.execute(
+                select(Task, company.name, project.name, project.code_name, project.confidential)
+                .options(load_only(*LIST_COLUMNS))
+                .outerjoin(company, company.id == Task.company_id).outerjoin(project, project.id == Task.project_id)
+                .where(Task.id.in_(chunk))):
+            set_committed_value(task, "owner", owner)
+            groups.refs[task.id] = TaskRefs(*names)
+            tasks[task.id] = task
+    for name, listed in shown.items():
+        setattr(groups, name, [tasks[k.id] for k in listed if k.id in tasks])
     return groups
 
 
@@ -161,12 +211,12 @@ def meeting_list(viewer: User, f: MeetingFilters, *, page: int = 1, per_page: in
 
 
 def meeting_options():
-    return (joinedload(Meeting.company), joinedload(Meeting.project), joinedload(Meeting.owner),
+    return (joinedload(Meeting.company), joinedload(Meeting.project), _person(Meeting.owner),
             selectinload(Meeting.participant_users), selectinload(Meeting.participant_contacts))
 
 
 def meeting_tasks(viewer: User, meeting_id: int) -> list[Task]:
-    return list(db.session.scalars(select(Task).options(joinedload(Task.owner)).where(
+    return list(db.session.scalars(select(Task).options(_person(Task.owner)).where(
         Task.meeting_id == meeting_id, access.task_scope(viewer)).order_by(*TASK_ORDER)))
 
 
@@ -210,8 +260,7 @@ def calendar_items(viewer: User, user_ids: list[int], start: date, end: date, *,
         or_(Meeting.owner_id.in_(user_ids), Meeting.id.in_(took_part.scalar_subquery()))
     open_only = (Task.done_at.is_(None),) if open_tasks_only else ()
     meetings = list(db.session.scalars(
-        select(Meeting).options(joinedload(Meeting.company), joinedload(Meeting.project),
-                                joinedload(Meeting.owner))
+        select(Meeting).options(*_refs(Meeting))
         .where(which, *in_range, access.meeting_scope(viewer))
         .order_by(Meeting.start_at, Meeting.id).limit(CALENDAR_LIMIT)))
     tasks = list(db.session.scalars(
@@ -336,7 +385,7 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
     if "meeting" in kinds:
         # with who logged it and which contacts took part (the item shows them); the company and project are the
         # page's own (already in the session), colleagues who took part are not shown
-        stmt = select(Meeting).options(joinedload(Meeting.owner), selectinload(Meeting.participant_contacts)).where(
+        stmt = select(Meeting).options(_person(Meeting.owner), selectinload(Meeting.participant_contacts)).where(
             _scope_of_one(viewer, Meeting, access.meeting_scope(viewer), company_id, project_id))
         stmt = stmt.where(Meeting.company_id == company_id) if company_id else \
             stmt.where(Meeting.project_id == project_id)
@@ -345,7 +394,7 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
         items += [TimelineItem("meeting", as_aware(m.start_at), m.id, m, scheduled=as_aware(m.start_at) > now)
                   for m in db.session.scalars(stmt.order_by(Meeting.start_at.desc(), Meeting.id.desc()).limit(take))]
     if "task" in kinds:
-        stmt = select(Task).options(joinedload(Task.owner)).where(
+        stmt = select(Task).options(_person(Task.owner)).where(
             _scope_of_one(viewer, Task, access.task_scope(viewer), company_id, project_id))
         stmt = stmt.where(Task.company_id == company_id) if company_id else stmt.where(Task.project_id == project_id)
         if before is not None:
@@ -353,7 +402,7 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
         items += [TimelineItem("task", as_aware(t.created_at), t.id, t, overdue=services.is_overdue(t, now=now))
                   for t in db.session.scalars(stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(take))]
     if "stage" in kinds:
-        stmt = select(StageMove).options(joinedload(StageMove.actor))
+        stmt = select(StageMove).options(_person(StageMove.actor))
         if company_id:
             stmt = stmt.where(StageMove.project_id.in_(select(Project.id).where(
                 Project.company_id == company_id, access.project_scope(viewer)).scalar_subquery()))
@@ -383,7 +432,7 @@ def open_tasks(viewer: User, company_id: int | None = None, project_id: int | No
     scope = access.task_scope(viewer)
     if (company_id is None) != (project_id is None):
         scope = _scope_of_one(viewer, Task, scope, company_id, project_id)
-    stmt = select(Task).options(joinedload(Task.owner)).where(Task.done_at.is_(None), scope)
+    stmt = select(Task).options(_person(Task.owner)).where(Task.done_at.is_(None), scope)
     if company_id is not None:
         stmt = stmt.where(Task.company_id == company_id)
     if project_id is not None:
@@ -402,7 +451,7 @@ def _changes(company_id, project_id, before, take) -> list[TimelineItem]:
     ids = list(db.session.scalars(child_ids))
     if ids:
         about = or_(about, (AuditEvent.object_type == child_type) & AuditEvent.object_id.in_(ids))
-    stmt = select(AuditEvent).options(joinedload(AuditEvent.actor)).where(about)
+    stmt = select(AuditEvent).options(_person(AuditEvent.actor)).where(about)
     if before is not None:
         stmt = stmt.where(AuditEvent.at < before)
     out = []

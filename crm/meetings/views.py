@@ -1,10 +1,7 @@
 """Meeting and task pages: the quick-log form (phone-first), a meeting's page, edit, delete and .ics; "my tasks"
 grouped overdue / today / this week / later, with one-click done and snooze."""
-from dataclasses import dataclass
-from datetime import date, timedelta
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
@@ -25,6 +22,7 @@ from crm.web import safe_next, signed_in_user, staff_only
 from . import ical, queries, services
 from .forms import MEETING_FORM_FIELDS, MeetingForm, QuickLogForm, TaskForm, due_text
 from .models import MEETING_TYPES, Meeting, Task
+from .rows import Links, TaskRows
 
 bp = Blueprint("meetings", __name__)
 
@@ -117,33 +115,6 @@ def company_parts():
     html = render_template("meetings/_company_parts.html",
                            **_parts(me, company, with_contacts=request.args.get("contacts") != "0"))
     return Response(html, mimetype="text/html")
-
-
-@dataclass
-class Links:
-    """Which of the records' companies and projects the viewer may open (others are named, not linked)."""
-    company_ids: set[int]
-    project_ids: set[int]
-
-    @classmethod
-    def of(cls, me: User, records) -> "Links":
-        company_ids = {r.company_id for r in records if r.company_id}
-        project_ids = {r.project_id for r in records if r.project_id}
-        return cls(
-            set(db.session.scalars(select(Company.id).where(Company.id.in_(company_ids), access.company_scope(me))))
-            if company_ids else set(),
-            set(db.session.scalars(select(Project.id).where(Project.id.in_(project_ids), access.project_scope(me))))
-            if project_ids else set())
-
-    def company_name(self, record) -> str:
-        """The company's name, or a confidential project's code name where the viewer may not see the company."""
-        project = record.project
-        if project is not None and project.confidential and record.company_id not in self.company_ids:
-            return project.code_name or ""
-        return record.company.name if record.company is not None else ""
-
-    def project_name(self, record) -> str:
-        return record.project.name if record.project_id in self.project_ids else ""
 
 
 # --- meetings: the quick-log form ------------------------------------------------------------------------------------
@@ -267,12 +238,13 @@ def _render_show(meeting: Meeting, *, status: int = 200):
     me = signed_in_user()
     tasks = queries.meeting_tasks(me, meeting.id)
     links = Links.of(me, [meeting, *tasks])
-    rows = _task_rows(me, tasks, links)
+    task_rows = TaskRows(me, url_for("meetings.show", meeting_id=meeting.id), links)
     return render_template(
-        "meetings/show.html", meeting=meeting, links=links, rows=rows, can_edit=access.can_edit_meeting(me, meeting),
+        "meetings/show.html", meeting=meeting, links=links, rows=task_rows.rows(tasks), task_rows=task_rows,
+        can_edit=access.can_edit_meeting(me, meeting),
         type_label=ical.meeting_type_label(meeting.type), scheduled=as_aware(meeting.start_at) > utcnow(),
-        same_day=meeting.end_at is not None and to_zone(meeting.end_at).date() == to_zone(meeting.start_at).date(),
-        back=url_for("meetings.show", meeting_id=meeting.id)), status
+        same_day=meeting.end_at is not None and to_zone(meeting.end_at).date() == to_zone(meeting.start_at).date()), \
+        status
 
 
 @bp.route("/meetings/<int:meeting_id>")
@@ -352,43 +324,6 @@ def ics(meeting_id: int):
 
 # --- my tasks --------------------------------------------------------------------------------------------------------
 
-@dataclass
-class TaskRow:
-    task: Task
-    overdue: bool
-    due_label: str
-    company_name: str
-    company_link: bool
-    project_name: str
-    editable: bool
-
-
-def _due_label(task: Task, today: date) -> str:
-    """When a task is due, as a person reads it: today / tomorrow / a weekday this week / a date; its time if any."""
-    clock = to_zone(task.due_at).strftime("%H:%M") if task.due_at is not None else ""
-    day = task.due_on
-    if day == today:
-        word = _("Today")
-    elif day == today + timedelta(days=1):
-        word = _("Tomorrow")
-    elif day == today - timedelta(days=1):
-        word = _("Yesterday")
-    elif today < day <= services.week_end(today):
-        word = format_date(day, "EEE")
-    else:
-        word = day.isoformat() if day.year != today.year else day.strftime("%m-%d")
-    return f"{word} {clock}".strip()
-
-
-def _task_rows(me: User, tasks: list[Task], links: Links | None = None) -> list[TaskRow]:
-    links = links or Links.of(me, tasks)
-    now = utcnow()
-    today = now.astimezone(zone()).date()
-    return [TaskRow(t, t.done_at is None and services.is_overdue(t, now=now), _due_label(t, today),
-                    links.company_name(t), t.company_id in links.company_ids, links.project_name(t),
-                    access.can_edit_task(me, t)) for t in tasks]
-
-
 def _tasks_owner(me: User) -> User:
     raw = request.args.get("owner_id")
     if raw in (None, ""):
@@ -415,15 +350,18 @@ def tasks():
     """My tasks (or, for a manager or a teammate, an officer's) by overdue / today / this week / later."""
     me = signed_in_user()
     owner = _tasks_owner(me)
-    groups = queries.task_groups(me, owner)
+    expand = request.args.get("expand")
+    expand = expand if expand in services.BUCKETS else None  # one group shown whole ("show all")
+    groups = queries.task_groups(me, owner, expand=expand)
     shown = [*groups.overdue, *groups.today, *groups.week, *groups.later, *groups.done_today]
-    links = Links.of(me, shown)
-    rows = {name: _task_rows(me, getattr(groups, name), links)
+    owner_param = owner.id if owner.id != me.id else None
+    task_rows = TaskRows(me, url_for("meetings.tasks", owner_id=owner_param, expand=expand), records=shown)
+    rows = {name: task_rows.rows(getattr(groups, name), groups.refs)
             for name in ("overdue", "today", "week", "later", "done_today")}
     picker = _picker(me, owner)
-    back = url_for("meetings.tasks", owner_id=owner.id if owner.id != me.id else None)
-    return render_template("meetings/tasks.html", owner=owner, groups=groups, rows=rows, back=back,
-                           picker=picker if len(picker) > 1 else [], is_me=owner.id == me.id)
+    return render_template("meetings/tasks.html", owner=owner, groups=groups, rows=rows, task_rows=task_rows,
+                           back=task_rows.back, owner_param=owner_param, picker=picker if len(picker) > 1 else [],
+                           is_me=owner.id == me.id)
 
 
 def _back_to_tasks():

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from crm.core.timeutil import utcnow
 from crm.extensions import db
+from crm.meetings import queries
 from crm.meetings.models import Meeting, MeetingContact, MeetingUser, Task
 
 from ..factories import login, make_company, make_contact, make_project, make_reference, make_team, make_user
@@ -401,6 +402,31 @@ def test_tasks_are_grouped_by_the_zones_days_just_past_midnight(client, app, zon
     assert group_ids(response, "overdue") == []
     assert group_ids(response, "today") == [yesterday.id]
     assert set(group_ids(response, "later")) >= {today.id, wednesday.id}
+
+
+def test_a_long_group_shows_its_newest_overdue_first_and_show_all_opens_the_whole_group(client, zone, monkeypatch):
+    a1 = zone.a1
+    monkeypatch.setitem(queries.SHOWN, "overdue", 3)
+    monkeypatch.setitem(queries.SHOWN, "later", 1)
+    overdue = [task(a1, f"逾期{n}", date(2025, 3, 1) + timedelta(days=n)) for n in range(5)]  # due 03-01 .. 03-05
+    later = [task(a1, f"以后{n}", date(2025, 4, 1) + timedelta(days=n)) for n in range(2)]
+    with time_machine.travel(JUST_PAST_MIDNIGHT, tick=False):
+        login(client, a1)
+        response = client.get("/tasks")
+        assert group_ids(response, "overdue") == [t.id for t in overdue[::-1][:3]]  # 03-05, 03-04, 03-03
+        assert group_ids(response, "later") == [later[0].id]
+        html = soup(response)
+        counts = {a["data-count-for"]: int(a.select_one(".task-count-n").get_text()) for a in
+                  html.select("[data-count-for]")}
+        assert counts == {"overdue": 5, "today": 0, "week": 0, "later": 2}  # whole counts, not the rows shown
+        show_all = html.select_one('[data-group="overdue"] [data-test=show-all]')
+        assert "5" in show_all.get_text() and "2" in show_all.get_text()
+        response = client.get(show_all["href"])
+        assert group_ids(response, "overdue") == [t.id for t in overdue[::-1]]
+        assert group_ids(response, "later") == [later[0].id]
+        # the rows' buttons come back to the whole group
+        assert soup(response).select_one('[data-group="overdue"] input[name=next]')["value"] == "/tasks?expand=overdue"
+        assert client.get("/tasks?expand=nonsense").status_code == 200
 
 
 def test_done_reopen_and_snooze(client, zone):

@@ -306,7 +306,8 @@ def test_just_before_midnight_beijing_the_day_is_still_today(zone_people):
     assert groups["overdue"] == ["due 03-10 23:00", "due 03-09"]  # the timed one passed at 23:00
     assert groups["today"] == ["due 03-10"]
     groups, _ = _groups(w.a, datetime(2025, 3, 10, 16, 0, tzinfo=UTC))  # 03-11 00:00 Beijing
-    assert groups["overdue"] == ["due 03-09", "due 03-10 23:00", "due 03-10"]
+    # overdue is newest first: yesterday's (the all-day one ended last, at midnight) before the day before's
+    assert groups["overdue"] == ["due 03-10", "due 03-10 23:00", "due 03-09"]
     assert groups["today"] == ["due 03-11"]
 
 
