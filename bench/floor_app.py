@@ -16,7 +16,8 @@ bare list:
 - `/timeline-rows?company=&kind=`: a company's timeline, the newest 31 of each kind asked for (meetings by
   `ix_meeting_company_start`, tasks by `ix_task_company`, stage moves of its projects, audited changes of it and its
   contacts), merged and cut to 30.
-- `/company-rows?company=`: a company page, the company, its contacts, its projects and its timeline.
+- `/company-rows?company=`: a company page, the company, its contacts, its projects, its open follow-ups and its
+  timeline.
 - `/calendar-rows?owner=&start=&end=`: the owner's meetings (owned, by `ix_meeting_owner_start`, and taken part in,
   by `ix_meeting_user_user`) and due tasks on the days [start, end), with the companies' names.
 - `/feed-rows?owner=&start=&end=`: the same with open tasks only, written as bare VEVENT text through a Jinja template
@@ -201,13 +202,15 @@ COMPANY_PAGE = """<!doctype html>
 <h1>{{ company.name }}</h1><p>{{ company.uscc }} {{ company.status }} {{ company.address }}</p>
 <ul>{% for c in contacts %}<li>{{ c.name }} {{ c.title }} {{ c.mobile }}</li>{% endfor %}</ul>
 <ul>{% for p in projects %}<li>{{ p.name }} {{ p.stage }} {{ p.planned_investment }}</li>{% endfor %}</ul>
+<ul>{% for t in open_tasks %}<li>{{ t.title }} {{ t.when }} {{ t.name }}</li>{% endfor %}</ul>
 <ul>{% for r in rows %}<li>{{ r.title }} {{ r.when }} {{ r.name }}</li>
 {% endfor %}</ul></body></html>"""
 
 
 @app.route("/company-rows")
 def company_rows():
-    """A company's page: the company, its contacts, its projects and its timeline (as /timeline-rows)."""
+    """A company's page: the company, its contacts, its projects, its open follow-ups (soonest due, by
+    `ix_task_company_open`) and its timeline (as /timeline-rows)."""
     company = int(request.args["company"])
     with engine.connect() as conn:
         row = conn.execute(text("SELECT id, name, uscc, status, address FROM company WHERE id = :c"),
@@ -216,8 +219,12 @@ def company_rows():
                                      "AND deleted_at IS NULL ORDER BY id"), {"c": company}).all()
         projects = conn.execute(text("SELECT id, name, stage, planned_investment FROM project WHERE company_id = :c "
                                      "AND deleted_at IS NULL ORDER BY updated_at DESC"), {"c": company}).all()
+        open_tasks = conn.execute(text("SELECT id, title, due_on AS \"when\", due_at AS name FROM task "
+                                       "WHERE company_id = :c AND done_at IS NULL AND deleted_at IS NULL "
+                                       "ORDER BY due_on, due_at, id LIMIT 20"), {"c": company}).all()
         rows = _timeline(conn, company, list(TIMELINE_READS))
-    return render_template_string(COMPANY_PAGE, company=row, contacts=contacts, projects=projects, rows=rows)
+    return render_template_string(COMPANY_PAGE, company=row, contacts=contacts, projects=projects, rows=rows,
+                                  open_tasks=open_tasks)
 
 
 #: the owner's meetings in a range (by `ix_meeting_owner_start`) and those they took part in (by

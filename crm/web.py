@@ -65,6 +65,20 @@ def id_url(endpoint: str, key: str, **values) -> str:
     return url_for(endpoint, **{key: _ID_MARK}, **values).replace(str(_ID_MARK), "{id}")
 
 
+class RowUrls:
+    """A page's row links, one `url_for` per endpoint: `RowUrls(meeting=("meetings.show", "meeting_id"))`, then
+    `urls("meeting", 5)` in Python or a template."""
+
+    def __init__(self, **endpoints: tuple[str, str]):
+        self._patterns = {name: id_url(endpoint, key) for name, (endpoint, key) in endpoints.items()}
+
+    def add(self, name: str, endpoint: str, key: str, **values) -> None:
+        self._patterns[name] = id_url(endpoint, key, **values)
+
+    def __call__(self, name: str, record_id) -> str:
+        return self._patterns[name].replace("{id}", str(record_id))
+
+
 def safe_next(target: str | None) -> str | None:
     """`target` if it is a path on this site, else None (SA-6: //evil, /\\evil, https:evil, javascript:...)."""
     if not target or not isinstance(target, str):

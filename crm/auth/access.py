@@ -5,7 +5,7 @@ functions here, and every write path asks the `can_*` / `require_*` functions. A
 reported as NotFound, so ids cannot be probed.
 """
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, false, or_, select, true
 
 from crm.errors import Forbidden, NotFound
 
@@ -42,6 +42,14 @@ def company_scope(user: User) -> ColumnElement[bool]:
             held.append(Company.owner_id.in_(team_member_ids(user)))
         return and_(live, or_(*held))
     return false()  # liaisons reach companies only through the requests routed to their department
+
+
+def sees_company(user: User, *, deleted: bool, owner_id: int | None, owner_team_id: int | None) -> bool:
+    """`company_scope` for one company already read (whether it is deleted, its holder and the holder's team)."""
+    if deleted or user.role not in STAFF_ROLES:
+        return False
+    return is_manager(user) or owner_id is None or owner_id == user.id or \
+        (user.team_id is not None and owner_team_id == user.team_id)
 
 
 def can_edit_company(user: User, company) -> bool:
@@ -107,6 +115,16 @@ def require_edit_project(user: User, project) -> None:
         raise Forbidden(str(_l("Only the project's owner, the owner's team or a manager may change it.")))
 
 
+def sees_project(user: User, *, deleted: bool, confidential: bool, owner_id: int | None,
+                 owner_team_id: int | None) -> bool:
+    """`project_scope` for one project already read (whether it is deleted or confidential, its owner and the
+    owner's team)."""
+    if deleted or user.role not in STAFF_ROLES:
+        return False
+    return is_manager(user) or not confidential or owner_id == user.id or \
+        (user.team_id is not None and owner_team_id == user.team_id)
+
+
 def visible_project(project_id: int, user: User):
     """Load a project the user may see, or raise NotFound."""
     from crm.extensions import db
@@ -166,6 +184,54 @@ def task_scope(user: User) -> ColumnElement[bool]:
     return false()
 
 
+def one_scope_shape(user: User, company_visible: bool) -> tuple:
+    """What `scope_on_one`'s expression depends on besides its parameters: the role, whether the officer has a
+    team, whether they may see the company."""
+    if is_manager(user):
+        return ("manager",)
+    if user.role != Role.OFFICER.value:
+        return ("none",)
+    return ("officer", user.team_id is not None, company_visible)
+
+
+def one_scope_params(user: User, project_ids) -> dict:
+    """The values of `scope_on_one`'s parameters for `user`."""
+    return {"scope_user": user.id, "scope_team": user.team_id, "scope_projects": list(project_ids)}
+
+
+def scope_on_one(model, shape: tuple) -> ColumnElement[bool]:
+    """`meeting_scope` or `task_scope` (by `model`) for the records of ONE company or ONE project, given what the
+    caller read once: whether the user may see that company, and the ids of its projects they may see (a project
+    page: that project). The same rows, as a statement a fraction of the size: the general scopes test each record's
+    company and project against the lists of every company and project the user may see. Valid only for records of
+    that company or project (services keep a record's project one of its company's).
+
+    Written with bound parameters (`one_scope_params`), so a statement built with it is kept and run again for any
+    user of the same `one_scope_shape` (queries.timeline keeps its statements: building one and working out its
+    cache key cost more than running it)."""
+    from crm.meetings.models import Meeting, MeetingUser
+
+    live = model.deleted_at.is_(None)
+    if shape[0] == "manager":
+        return live
+    if shape[0] != "officer":
+        return false()
+    _, has_team, company_visible = shape
+    user = bindparam("scope_user", type_=Integer)
+    team_owns = model.owner_id == user
+    if has_team:
+        team_owns = or_(team_owns, model.owner_id.in_(
+            select(User.id).where(User.team_id == bindparam("scope_team", type_=Integer)).scalar_subquery()))
+    on_visible = and_(model.company_id.is_not(None), or_(
+        model.project_id.is_(None), model.project_id.in_(bindparam("scope_projects", expanding=True)))) \
+        if company_visible else false()
+    allowed = [team_owns, on_visible]
+    if model is Meeting:
+        allowed.append(Meeting.id.in_(select(MeetingUser.meeting_id).where(MeetingUser.user_id == user)
+                                      .scalar_subquery()))
+    return and_(live, or_(*allowed))
+
+
 def can_edit_meeting(user: User, meeting) -> bool:
     """Managers; officers for meetings they or their team logged."""
     return is_manager(user) or (user.role == Role.OFFICER.value and same_team(user, meeting.owner))
@@ -209,3 +275,10 @@ def visible_task(task_id: int, user: User):
 def can_see_tasks_of(user: User, owner: User) -> bool:
     """Whose "my tasks" page a user may open: their own; a manager anyone's; an officer a teammate's."""
     return owner.id == user.id or is_manager(user) or (user.role == Role.OFFICER.value and same_team(user, owner))
+
+
+def sees_every_task_of(user: User, owner: User) -> bool:
+    """Whether `task_scope` admits every live task of `owner` for `user`: a manager sees every task, an officer
+    their team's (themselves included), so it does for exactly the owners whose "my tasks" page the user may open
+    (`can_see_tasks_of`). "My tasks" then reads an owner's tasks without the scope's subqueries."""
+    return user.role in STAFF_ROLES and can_see_tasks_of(user, owner)

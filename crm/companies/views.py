@@ -12,10 +12,10 @@ from crm.core.text import mask_digit_runs
 from crm.errors import Conflict, Invalid
 from crm.extensions import db
 from crm.meetings import queries as meeting_queries
-from crm.meetings.ical import meeting_type_label
+from crm.meetings.queries import OneScope
+from crm.meetings.rows import timeline_context
 from crm.meetings.services import is_overdue
 from crm.projects import queries as project_queries
-from crm.projects import stages
 from crm.reference import services as reference
 from crm.web import signed_in_user, staff_only
 
@@ -124,17 +124,14 @@ def create():
     return render_template("companies/form.html", form=form, company=None, duplicates=duplicates), status
 
 
-def _timeline(me, company_id: int, projects: list) -> dict:
-    """The company's one timeline (meetings, tasks, stage moves, changes) as the `kind` and `before` arguments ask."""
-    kinds = meeting_queries.parse_kinds(request.args.getlist("kind"))
-    before = meeting_queries.parse_before(request.args.get("before"))
-    return {"timeline": meeting_queries.timeline(me, company_id=company_id, kinds=kinds, before=before),
-            "timeline_kinds": kinds, "timeline_chips": meeting_queries.kind_toggles(kinds),
-            "timeline_paged": before is not None, "timeline_endpoint": "companies.timeline",
-            "timeline_page": "companies.show", "timeline_ids": {"company_id": company_id},
-            "stage_by_key": stages.BY_KEY, "meeting_type_label": meeting_type_label,
-            # which project an item is about: names of the company's projects the user may see, no others
-            "timeline_projects": {p.id: p.name for p in projects}}
+def _timeline(me, company_id: int, projects: list, scope: OneScope) -> dict:
+    return timeline_context(me, request.args, company_id=company_id, projects=projects, scope=scope)
+
+
+def _scope(me, projects: list) -> OneScope:
+    """The access rule for the records of a company the user may see (the caller checked) with `projects`, all
+    its projects the user may see."""
+    return OneScope(me, company_visible=True, project_ids=tuple(p.id for p in projects))
 
 
 @bp.route("/companies/<int:company_id>")
@@ -145,7 +142,8 @@ def show(company_id: int):
     projects = project_queries.company_projects(me, company.id)
     return render_template(
         "companies/show.html", company=company, contacts=queries.contacts_of(company.id),
-        **_timeline(me, company.id, projects), open_tasks=meeting_queries.open_tasks(me, company_id=company.id),
+        **_timeline(me, company.id, projects, scope := _scope(me, projects)),
+        open_tasks=meeting_queries.open_tasks(me, company_id=company.id, scope=scope),
         task_overdue=is_overdue, can_edit=access.can_edit_company(me, company),
         full_contacts=access.can_see_contact_details(me, company), is_manager=access.is_manager(me),
         cluster_names=reference.names("cluster"), city_names=reference.names("city"),
@@ -160,8 +158,9 @@ def timeline(company_id: int):
     me = signed_in_user()
     company = access.visible_company(company_id, me)
     fragment = "items" if "before" in request.args else "card"
+    projects = project_queries.company_project_names(me, company.id)
     return Response(render_template("meetings/_timeline.html", timeline_fragment=fragment,
-                                    **_timeline(me, company.id, project_queries.company_projects(me, company.id))),
+                                    **_timeline(me, company.id, projects, _scope(me, projects))),
                     mimetype="text/html")
 
 

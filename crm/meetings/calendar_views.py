@@ -2,10 +2,13 @@
 feed's settings, and the feed itself (opened by calendar apps with the secret token, no sign-in)."""
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
+from operator import attrgetter
+from types import SimpleNamespace
 
 from babel.dates import format_interval, format_skeleton
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import force_locale, get_locale
+from flask_babel import force_locale, get_locale, get_translations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -14,14 +17,13 @@ from sqlalchemy import select
 from crm.auth import access
 from crm.auth.models import Team, User
 from crm.core.forms import posted_int
-from crm.core.timeutil import as_aware, to_zone, today_in_zone, utcnow, zone
+from crm.core.timeutil import as_aware, today_in_zone, utcnow, zone
 from crm.errors import NotFound
 from crm.extensions import csrf, db
 from crm.projects.queries import visible_company_ids
-from crm.web import signed_in_user
+from crm.web import id_url, signed_in_user
 
 from . import ical, queries, services
-from .models import Meeting
 
 bp = Blueprint("calendar", __name__)
 
@@ -138,28 +140,30 @@ def scope_choices(me: User, scope: Scope) -> list[list[Choice]]:
 
 # --- the days and what is on them -------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
-    """One line on the calendar: a meeting or a due task."""
+    """One line on the calendar: a meeting or a due task, worked out once so the template only writes strings."""
     kind: str  # meeting or task
+    id: int
     #: "09:30", "09:30–11:00" or "" for a task due on a day
     time: str
+    #: the start time alone (a month cell has no room for the end)
+    start: str
     title: str
     #: the company's name (or a confidential project's code name)
     subject: str
     url: str
-    classes: str
     owner: str
-    record: object
+    #: the hover text: the time, the title, the subject (and on a calendar of several people whose it is)
+    hint: str
+    #: a meeting's type (its colour)
+    type: str = ""
+    done: bool = False
+    overdue: bool = False
     sort_key: tuple = ()
 
-    @property
-    def start(self) -> str:
-        """The start time alone (a month cell has no room for the end)."""
-        return self.time.split("–")[0]
 
-
-@dataclass
+@dataclass(slots=True)
 class Day:
     day: date
     label: str
@@ -167,26 +171,21 @@ class Day:
     entries: list[Entry]
     is_today: bool
     in_month: bool = True
-
-    @property
-    def shown(self) -> list[Entry]:
-        return self.entries[:MONTH_SHOWN]
-
-    @property
-    def more(self) -> int:
-        return max(0, len(self.entries) - MONTH_SHOWN)
-
-    @property
-    def meetings(self) -> int:
-        return sum(1 for e in self.entries if e.kind == "meeting")
-
-    @property
-    def tasks(self) -> int:
-        return sum(1 for e in self.entries if e.kind == "task")
-
-    @property
-    def overdue(self) -> bool:
-        return any("is-overdue" in e.classes for e in self.entries)
+    is_chosen: bool = False
+    #: the day as `YYYY-MM-DD`, and its links: its week, and the month view chosen on it (a phone's day list)
+    iso: str = ""
+    week_url: str = ""
+    chosen_url: str = ""
+    #: the month cell's fixed words for the day: the day number's title, "+N more" and the phone link's label
+    open_title: str = ""
+    more_label: str = ""
+    phone_label: str = ""
+    #: the month cell lists the first MONTH_SHOWN entries, then "+N more"; the phone shows counts
+    shown: list[Entry] = field(default_factory=list)
+    more: int = 0
+    meetings: int = 0
+    tasks: int = 0
+    overdue: bool = False
 
 
 def parse_day(raw) -> date | None:
@@ -201,64 +200,114 @@ def parse_day(raw) -> date | None:
     return day if YEARS[0] <= day.year <= YEARS[1] else None
 
 
-def _shown_names(viewer: User, records) -> dict[tuple[str, int], str]:
-    """(kind, id) → the company's name, or a confidential project's code name where the viewer may not see the
-    company (as in the feed)."""
-    secret = [r.project for r in records if r.project is not None and r.project.confidential]
+@lru_cache(maxsize=4096)
+def _skeleton(skeleton: str, day: date, locale: str) -> str:
+    """A day in a Babel skeleton ("MMMd", "EEE", "yMMMM") in the locale's own pattern. Babel matches the skeleton to
+    a pattern on every call (a quarter of the month view's time for its 84 labels); a day's label in a language
+    never changes, so it is kept (by day and language: nothing of a user's)."""
+    return format_skeleton(skeleton, day, locale=locale)
+
+
+@lru_cache(maxsize=1024)
+def _interval(start: date, end: date, locale: str) -> str:
+    """A week's title ("Mar 10 – 16, 2025"), kept as `_skeleton` keeps a day's label."""
+    return format_interval(start, end, "yMMMd", locale=locale)
+
+
+class Words:
+    """The page's translated words, looked up once (a month has 42 days, each with its own labels); the template
+    escapes them as it escapes its own `_()`."""
+
+    def __init__(self):
+        self._t = get_translations()
+        self.nothing = self._t.ugettext("Nothing planned")
+        self.overdue = self._t.ugettext("overdue")
+        self.done = self._t.ugettext("done")
+        self._open = self._t.ugettext("Open the week of %(day)s")
+        self._more = self._t.ugettext("+%(n)s more")
+        self._items: dict[int, str] = {}
+
+    def open_week(self, label: str) -> str:
+        return self._open % {"day": label}
+
+    def more(self, n: int) -> str:
+        return self._more % {"n": n}
+
+    def items(self, n: int) -> str:
+        if n not in self._items:
+            self._items[n] = self._t.ungettext("%(num)s item", "%(num)s items", n) % {"num": n}
+        return self._items[n]
+
+
+_MIDNIGHT = datetime.min.time()
+_sort_key = attrgetter("sort_key")
+
+
+def _entries(viewer: User, items: queries.CalendarItems, now: datetime, several: bool) -> dict[date, list[Entry]]:
+    """The meetings and tasks (rows of queries.CALENDAR_MEETING and CALENDAR_TASK) by the zone's calendar day, each
+    day's in order: tasks due on the day first (as a calendar's all-day row), then everything with a time. The
+    subject is the company's name, or a confidential project's code name where the viewer may not see the company
+    (as in the feed). The rows are unpacked in their columns' order: a row's attribute lookup by name cost more
+    than the rest of this loop."""
+    tz = zone()
+    secret = [SimpleNamespace(company_id=r.project_company_id)
+              for r in (*items.meetings, *items.tasks) if r.project_confidential]
     company_ids = visible_company_ids(viewer, secret) if secret else set()
-    names = {}
-    for record in records:
-        kind = "meeting" if isinstance(record, Meeting) else "task"
-        project = record.project
-        if project is not None and project.confidential and project.company_id not in company_ids:
-            names[(kind, record.id)] = project.code_name or f"#{project.id}"
-        else:
-            names[(kind, record.id)] = record.company.name if record.company is not None else ""
-    return names
 
+    def subject(company_name, project_id, confidential, code_name, project_company_id) -> str:
+        if confidential and project_company_id not in company_ids:
+            return code_name or f"#{project_id}"
+        return company_name or ""
 
-def _hm(value: datetime) -> str:
-    return to_zone(value).strftime("%H:%M")
+    def hint(time: str, title: str, shown: str, owner: str) -> str:
+        return (f"{time} " if time else "") + title + (f" · {shown}" if shown else "") + \
+            (f" · {owner}" if several else "")
 
-
-def _entries(viewer: User, items: queries.CalendarItems, now: datetime) -> dict[date, list[Entry]]:
-    """The meetings and tasks by the zone's calendar day, each day's in order: tasks due on the day first (as a
-    calendar's all-day row), then everything with a time."""
-    names = _shown_names(viewer, [*items.meetings, *items.tasks])
-    labels: dict[str, str] = {}
+    labels = ical.meeting_type_labels()
+    meeting_url = id_url("meetings.show", "meeting_id")
     task_urls: dict[int, str] = {}
     days: dict[date, list[Entry]] = {}
-    for m in items.meetings:
-        start = to_zone(m.start_at)
-        time = _hm(m.start_at) + (f"–{_hm(m.end_at)}" if m.end_at and to_zone(m.end_at).date() == start.date()
-                                  else "")
-        if m.type not in labels:
-            labels[m.type] = ical.meeting_type_label(m.type)
+    for (meeting_id, kind, start_at, end_at, _owner_id, _company_id, project_id, company_name, confidential,
+         code_name, project_company_id, owner_name) in items.meetings:
+        start = as_aware(start_at).astimezone(tz)
+        begins = time = start.strftime("%H:%M")
+        if end_at:
+            end = as_aware(end_at).astimezone(tz)
+            if end.date() == start.date():
+                time += end.strftime("–%H:%M")
+        title = labels.get(kind, kind)
+        shown = subject(company_name, project_id, confidential, code_name, project_company_id)
         days.setdefault(start.date(), []).append(Entry(
-            "meeting", time, labels[m.type], names[("meeting", m.id)],
-            url_for("meetings.show", meeting_id=m.id), f"cal-entry type-{m.type}", m.owner.name, m,
-            (1, start.time(), 0, m.id)))
-    for t in items.tasks:
-        classes = ["cal-entry", "cal-task"]
-        if t.done_at is not None:
-            classes.append("is-done")
-        elif services.is_overdue(t, now=now):
-            classes.append("is-overdue")
-        at = to_zone(t.due_at).time() if t.due_at is not None else None
-        if t.owner_id not in task_urls:  # the owner's "my tasks" page
-            task_urls[t.owner_id] = url_for("meetings.tasks", owner_id=t.owner_id if t.owner_id != viewer.id else None)
-        tasks_url = task_urls[t.owner_id]
-        days.setdefault(t.due_on, []).append(Entry(
-            "task", _hm(t.due_at) if t.due_at is not None else "", t.title, names[("task", t.id)], tasks_url,
-            " ".join(classes), t.owner.name, t, (0, datetime.min.time(), 0, t.id) if at is None else (1, at, 1, t.id)))
+            "meeting", meeting_id, time, begins, title, shown, meeting_url.replace("{id}", str(meeting_id)),
+            owner_name, hint(time, title, shown, owner_name), kind, sort_key=(1, start.time(), 0, meeting_id)))
+    for task in items.tasks:
+        (task_id, title, due_on, due_at, done_at, owner_id, _company_id, project_id, company_name, confidential,
+         code_name, project_company_id, owner_name) = task
+        if owner_id not in task_urls:  # the owner's "my tasks" page
+            task_urls[owner_id] = url_for("meetings.tasks", owner_id=owner_id if owner_id != viewer.id else None)
+        if due_at is not None:
+            at = as_aware(due_at).astimezone(tz)
+            time, sort_key = at.strftime("%H:%M"), (1, at.time(), 1, task_id)
+        else:
+            time, sort_key = "", (0, _MIDNIGHT, 0, task_id)
+        done = done_at is not None
+        shown = subject(company_name, project_id, confidential, code_name, project_company_id)
+        days.setdefault(due_on, []).append(Entry(
+            "task", task_id, time, time, title, shown, task_urls[owner_id], owner_name,
+            hint(time, title, shown, owner_name), "", done, not done and services.is_overdue(task, now=now),
+            sort_key))
     for entries in days.values():
-        entries.sort(key=lambda e: e.sort_key)
+        entries.sort(key=_sort_key)
     return days
 
 
-def _day(day: date, entries: dict, today: date, locale, month: int | None = None) -> Day:
-    return Day(day, format_skeleton("MMMd", day, locale=locale), format_skeleton("EEE", day, locale=locale),
-               entries.get(day, []), day == today, month is None or day.month == month)
+#: the date `_day_url` builds a URL with, then replaces (no date, so no other argument holds it)
+_DATE_MARK = "9999-99-99"
+
+
+def _day_url(view: str, args: dict, anchor: str | None = None) -> str:
+    """The calendar's URL with "{date}" where the day goes (42 days, three links each: one `url_for`)."""
+    return url_for("calendar.index", view=view, date=_DATE_MARK, _anchor=anchor, **args).replace(_DATE_MARK, "{date}")
 
 
 @dataclass
@@ -275,32 +324,46 @@ class CalendarPage:
     #: the month view's chosen day (its list shows below the grid on a phone)
     chosen: Day | None
     capped: bool
+    words: Words | None = None
 
 
 def calendar_page(viewer: User, scope: Scope, view: str, day: date, *, now: datetime | None = None) -> CalendarPage:
     now = now or utcnow()
     today = now.astimezone(zone()).date()
-    locale = get_locale()
+    locale = str(get_locale())
     if view == "month":
         first = day.replace(day=1)
         start = first - timedelta(days=first.weekday())
         end = start + timedelta(days=42)
         prev_day = (first - timedelta(days=1)).replace(day=1)
         next_day = (first + timedelta(days=32)).replace(day=1)
-        title = format_skeleton("yMMMM", first, locale=locale)
+        title = _skeleton("yMMMM", first, locale)
     else:
         start = day - timedelta(days=day.weekday())
         end = start + timedelta(days=7)
         prev_day, next_day = start - timedelta(days=7), start + timedelta(days=7)
-        title = format_interval(start, end - timedelta(days=1), "yMMMd", locale=locale)
-    items = queries.calendar_items(viewer, scope.user_ids, start, end)
-    entries = _entries(viewer, items, now)
+        title = _interval(start, end - timedelta(days=1), locale)
+    items = queries.calendar_items(viewer, scope.user_ids, start, end, columns=True)
+    entries = _entries(viewer, items, now, scope.several)
+    words = Words()
     month = day.month if view == "month" else None
-    days = [_day(start + timedelta(days=n), entries, today, locale, month) for n in range((end - start).days)]
+    week_url, chosen_url = _day_url("week", scope.args), _day_url(view, scope.args, "chosen-day")
+    days = []
+    for n in range((end - start).days):
+        d = start + timedelta(days=n)
+        listed = entries.get(d, [])
+        label, weekday, iso = _skeleton("MMMd", d, locale), _skeleton("EEE", d, locale), d.isoformat()
+        tasks = sum(1 for e in listed if e.kind == "task")
+        more = max(0, len(listed) - MONTH_SHOWN)
+        days.append(Day(
+            d, label, weekday, listed, d == today, month is None or d.month == month, view == "month" and d == day,
+            iso, week_url.replace("{date}", iso), chosen_url.replace("{date}", iso), words.open_week(label),
+            words.more(more) if more else "", f"{weekday} {label}: {words.items(len(listed))}",
+            listed[:MONTH_SHOWN], more, len(listed) - tasks, tasks, any(e.overdue for e in listed)))
     weekdays = [d.weekday for d in days[:7]]
-    chosen = next((d for d in days if d.day == day), None) if view == "month" else None
+    chosen = next((d for d in days if d.is_chosen), None)
     capped = queries.CALENDAR_LIMIT in (len(items.meetings), len(items.tasks))
-    return CalendarPage(view, day, start, end, title, days, weekdays, prev_day, next_day, chosen, capped)
+    return CalendarPage(view, day, start, end, title, days, weekdays, prev_day, next_day, chosen, capped, words)
 
 
 @bp.route("/calendar")
@@ -355,8 +418,10 @@ def feed(token: str):
     items = queries.feed_items(user)
     languages = current_app.config["CRM_LANGUAGES"]
     with force_locale(user.locale if user.locale in languages else current_app.config["BABEL_DEFAULT_LOCALE"]):
-        body = ical.feed_ics(user, items.meetings, items.tasks)
-    response = Response(body, content_type="text/calendar; charset=utf-8")
+        feed_ics = ical.feed_ics(user, items.meetings, items.tasks)
+    response = Response(feed_ics.body, content_type="text/calendar; charset=utf-8")
     response.headers["Cache-Control"] = "private, max-age=300"
     response.headers["Content-Disposition"] = 'inline; filename="calendar.ics"'
-    return response
+    # calendar apps poll every hour and mostly find nothing changed: one that sends the ETag back gets 304
+    response.set_etag(feed_ics.etag, weak=True)
+    return response.make_conditional(request)

@@ -85,6 +85,9 @@ class Task(VersionedMixin, SoftDeleteMixin, db.Model):
         Index("ix_task_due", "due_on", "owner_id"),
         Index("ix_task_company", "company_id", "created_at", "id"),
         Index("ix_task_project", "project_id", "created_at", "id"),
+        # a company's or a project's open follow-ups, soonest due first (their pages' "open tasks" card)
+        Index("ix_task_company_open", "company_id", "done_at", "due_on", "due_at", "id"),
+        Index("ix_task_project_open", "project_id", "done_at", "due_on", "due_at", "id"),
         Index("ix_task_meeting", "meeting_id"),
         deleted_index("task"),
     )

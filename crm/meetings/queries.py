@@ -1,9 +1,10 @@
 """Read paths of meetings and tasks: "my tasks" in its four groups, the calendar's range, the calendar feed, and the
 one timeline of a company or a project (meetings, tasks, stage moves and changes, newest first)."""
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, or_, select, union
+from sqlalchemy import Integer, and_, bindparam, or_, select, union
 from sqlalchemy.orm import aliased, joinedload, load_only, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -19,7 +20,7 @@ from crm.projects.queries import STAGE_FIELDS
 from crm.projects.stages import is_backwards
 
 from . import services
-from .models import Meeting, MeetingUser, Task
+from .models import Meeting, MeetingContact, MeetingUser, Task
 
 #: how many tasks of each group "my tasks" shows (with the group's count and a link to show all of it: `SHOW_ALL`)
 SHOWN = {"overdue": 30, "today": 100, "week": 100, "later": 20}
@@ -70,6 +71,9 @@ class TaskGroups:
     done_today: list[Task] = field(default_factory=list)
     #: each listed task's company and project names, by task id
     refs: dict[int, "TaskRefs"] = field(default_factory=dict)
+    #: the listed tasks' companies and projects the viewer may open (rows.Links)
+    company_ids: set[int] = field(default_factory=set)
+    project_ids: set[int] = field(default_factory=set)
 
     @property
     def open_total(self) -> int:
@@ -94,9 +98,29 @@ def _task_options():
     return _refs(Task)
 
 
+#: an owner's open tasks and those done since a time (due and id, by `ix_task_owner_open`), live ones only: "my tasks"
+#: adds the viewer's scope unless the viewer sees every task of the owner (access.sees_every_task_of)
+_OWNER_TASK_KEYS = (select(Task.id, Task.due_on, Task.due_at, Task.done_at)
+                    .where(Task.owner_id == bindparam("owner", type_=Integer), Task.deleted_at.is_(None),
+                           or_(Task.done_at.is_(None), Task.done_at >= bindparam("since", type_=Task.done_at.type)))
+                    .order_by(*TASK_ORDER))
+
 #: the company and project a task row names (aliases: the access scope's subqueries read the same tables); built
 #: once, as an alias builds a proxy of every column
 _LISTED_COMPANY, _LISTED_PROJECT = aliased(Company), aliased(Project)
+#: the tasks "my tasks" lists, by id, with their company's and project's names as columns, and what decides whether
+#: the viewer may open them (access.sees_company, access.sees_project): deleted, holder or owner, and their team
+_COMPANY_HOLDER, _PROJECT_OWNER = aliased(User), aliased(User)
+_LISTED_TASKS = (select(Task, _LISTED_COMPANY.name, _LISTED_PROJECT.name, _LISTED_PROJECT.code_name,
+                        _LISTED_PROJECT.confidential, _LISTED_COMPANY.deleted_at, _LISTED_COMPANY.owner_id,
+                        _COMPANY_HOLDER.team_id, _LISTED_PROJECT.deleted_at, _LISTED_PROJECT.owner_id,
+                        _PROJECT_OWNER.team_id)
+                 .options(load_only(*LIST_COLUMNS))
+                 .outerjoin(_LISTED_COMPANY, _LISTED_COMPANY.id == Task.company_id)
+                 .outerjoin(_COMPANY_HOLDER, _COMPANY_HOLDER.id == _LISTED_COMPANY.owner_id)
+                 .outerjoin(_LISTED_PROJECT, _LISTED_PROJECT.id == Task.project_id)
+                 .outerjoin(_PROJECT_OWNER, _PROJECT_OWNER.id == _LISTED_PROJECT.owner_id)
+                 .where(Task.id.in_(bindparam("ids", expanding=True))))
 
 
 def task_groups(viewer: User, owner: User, *, now: datetime | None = None, expand: str | None = None) -> TaskGroups:
@@ -110,12 +134,11 @@ def task_groups(viewer: User, owner: User, *, now: datetime | None = None, expan
     was a third of the page's time) and their owner set from `owner` (every task here is theirs)."""
     now = now or utcnow()
     today = now.astimezone(zone()).date()
-    since = day_start(today)
-    keys = db.session.execute(
-        select(Task.id, Task.due_on, Task.due_at, Task.done_at)
-        .where(Task.owner_id == owner.id, or_(Task.done_at.is_(None), Task.done_at >= since),
-               access.task_scope(viewer))
-        .order_by(*TASK_ORDER)).all()
+    params = {"owner": owner.id, "since": day_start(today)}
+    if access.sees_every_task_of(viewer, owner):  # the page's usual case: a statement kept, as it never changes
+        keys = db.session.execute(_OWNER_TASK_KEYS, params).all()
+    else:
+        keys = db.session.execute(_OWNER_TASK_KEYS.where(access.task_scope(viewer)), params).all()
     groups = TaskGroups()
     found: dict[str, list] = {name: [] for name in services.BUCKETS}
     for key in keys:
@@ -129,17 +152,21 @@ def task_groups(viewer: User, owner: User, *, now: datetime | None = None, expan
     done = sorted((k for k in keys if k.done_at is not None), key=lambda k: as_aware(k.done_at), reverse=True)
     shown["done_today"] = done[:DONE_TODAY]
     ids = [k.id for listed in shown.values() for k in listed]
-    company, project = _LISTED_COMPANY, _LISTED_PROJECT
     tasks = {}
     for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
-        for task, *names in db.session.execute(
-                select(Task, company.name, project.name, project.code_name, project.confidential)
-                .options(load_only(*LIST_COLUMNS))
-                .outerjoin(company, company.id == Task.company_id).outerjoin(project, project.id == Task.project_id)
-                .where(Task.id.in_(chunk))):
+        rows = db.session.execute(_LISTED_TASKS, {"ids": chunk})
+        for (task, company_name, project_name, code_name, confidential, company_deleted, holder_id, holder_team,
+             project_deleted, project_owner_id, project_owner_team) in rows:
             set_committed_value(task, "owner", owner)
-            groups.refs[task.id] = TaskRefs(*names)
+            groups.refs[task.id] = TaskRefs(company_name, project_name, code_name, confidential)
             tasks[task.id] = task
+            if task.company_id is not None and access.sees_company(
+                    viewer, deleted=company_deleted is not None, owner_id=holder_id, owner_team_id=holder_team):
+                groups.company_ids.add(task.company_id)
+            if task.project_id is not None and access.sees_project(
+                    viewer, deleted=project_deleted is not None, confidential=bool(confidential),
+                    owner_id=project_owner_id, owner_team_id=project_owner_team):
+                groups.project_ids.add(task.project_id)
     for name, listed in shown.items():
         setattr(groups, name, [tasks[k.id] for k in listed if k.id in tasks])
     return groups
@@ -236,37 +263,72 @@ def company_projects(viewer: User, company_id: int) -> list[Project]:
 
 @dataclass
 class CalendarItems:
-    meetings: list[Meeting]
-    tasks: list[Task]
+    #: Meeting and Task objects, or with `columns` rows of CALENDAR_MEETING and CALENDAR_TASK
+    meetings: list
+    tasks: list
+
+
+#: the company, project and owner a calendar row names (aliases: the access scope's subqueries read the same tables,
+#: and would otherwise be correlated to the outer query's joins)
+_CAL_COMPANY, _CAL_PROJECT, _CAL_OWNER = aliased(Company), aliased(Project), aliased(User)
+#: what the calendar page shows of a meeting and a task, with the names it shows as columns
+_CAL_NAMES = (_CAL_COMPANY.name.label("company_name"), _CAL_PROJECT.confidential.label("project_confidential"),
+              _CAL_PROJECT.code_name.label("project_code_name"), _CAL_PROJECT.company_id.label("project_company_id"),
+              _CAL_OWNER.name.label("owner_name"))
+CALENDAR_MEETING = (Meeting.id, Meeting.type, Meeting.start_at, Meeting.end_at, Meeting.owner_id,
+                    Meeting.company_id, Meeting.project_id, *_CAL_NAMES)
+CALENDAR_TASK = (Task.id, Task.title, Task.due_on, Task.due_at, Task.done_at, Task.owner_id, Task.company_id,
+                 Task.project_id, *_CAL_NAMES)
+
+
+def _calendar_rows(model, columns):
+    """A select of `columns` of `model` with its company's, project's and owner's columns joined in."""
+    return (select(*columns)
+            .outerjoin(_CAL_COMPANY, _CAL_COMPANY.id == model.company_id)
+            .outerjoin(_CAL_PROJECT, _CAL_PROJECT.id == model.project_id)
+            .outerjoin(_CAL_OWNER, _CAL_OWNER.id == model.owner_id))
 
 
 def calendar_items(viewer: User, user_ids: list[int], start: date, end: date, *,
-                   open_tasks_only: bool = False) -> CalendarItems:
+                   open_tasks_only: bool = False, columns: bool = False) -> CalendarItems:
     """Meetings that start, and tasks due, on the days [start, end) for these users (owners or participants),
     as the viewer may see them (only the open tasks with `open_tasks_only`). The meetings come with their company,
-    project and owner, not their participants (neither the calendar nor the feed shows them)."""
+    project and owner, not their participants (neither the calendar nor the feed shows them).
+
+    With `columns` (the calendar page) they come as rows of CALENDAR_MEETING and CALENDAR_TASK, the names as
+    columns: loading objects with their related objects was most of the month view's query time."""
     lo, hi = day_start(start), day_start(end)
     in_range = (Meeting.start_at >= lo, Meeting.start_at < hi)
-    # Theirs (by owner and start) or taken part in (every meeting they took part in, by participant: a few hundred),
+    # Theirs (by owner and start) or taken part in (by participant, each checked for its start by the meeting's key),
     # as a list of ids first, then those of the range as the viewer may see them. In one statement (an OR of the
     # two, or an IN or a join of this union) PostgreSQL walks every meeting of the range and checks the viewer's
-    # scope on each: 260,000 rows and 250 ms to over a second for a feed with 5 million meetings and tasks. More ids
-    # than CALENDAR_IDS (a manager's month of everyone) take that one statement: the range is then most of it anyway.
+    # scope on each: 260,000 rows and 250 ms to over a second for a feed with 5 million meetings and tasks. The
+    # start is a correlated subquery, not a join: joined, PostgreSQL hashes the range's every meeting (70,000 for a
+    # month); without it the list holds every meeting they ever took part in (hundreds of ids a person, bound and
+    # looked up again: 3,400 ids for a team's month, 700 of them in it). More ids than CALENDAR_IDS (a manager's
+    # month of everyone) take that one statement: the range is then most of it anyway.
     took_part = select(MeetingUser.meeting_id).where(MeetingUser.user_id.in_(user_ids))
+    started = select(Meeting.start_at).where(Meeting.id == MeetingUser.meeting_id, *in_range).scalar_subquery()
     theirs = list(db.session.scalars(
-        union(select(Meeting.id).where(Meeting.owner_id.in_(user_ids), *in_range), took_part)
+        union(select(Meeting.id).where(Meeting.owner_id.in_(user_ids), *in_range),
+              took_part.where(started.is_not(None)))
         .limit(CALENDAR_IDS + 1)))
     which = Meeting.id.in_(theirs) if len(theirs) <= CALENDAR_IDS else \
         or_(Meeting.owner_id.in_(user_ids), Meeting.id.in_(took_part.scalar_subquery()))
     open_only = (Task.done_at.is_(None),) if open_tasks_only else ()
-    meetings = list(db.session.scalars(
-        select(Meeting).options(*_refs(Meeting))
-        .where(which, *in_range, access.meeting_scope(viewer))
+    if columns:
+        meeting_stmt, task_stmt = _calendar_rows(Meeting, CALENDAR_MEETING), _calendar_rows(Task, CALENDAR_TASK)
+        read = db.session.execute
+    else:
+        meeting_stmt = select(Meeting).options(*_refs(Meeting))
+        task_stmt = select(Task).options(*_task_options())
+        read = db.session.scalars
+    meetings = list(read(
+        meeting_stmt.where(which, *in_range, access.meeting_scope(viewer))
         .order_by(Meeting.start_at, Meeting.id).limit(CALENDAR_LIMIT)))
-    tasks = list(db.session.scalars(
-        select(Task).options(*_task_options()).where(
-            Task.due_on >= start, Task.due_on < end, Task.owner_id.in_(user_ids), *open_only,
-            access.task_scope(viewer))
+    tasks = list(read(
+        task_stmt.where(Task.due_on >= start, Task.due_on < end, Task.owner_id.in_(user_ids), *open_only,
+                        access.task_scope(viewer))
         .order_by(*TASK_ORDER).limit(CALENDAR_LIMIT)))
     return CalendarItems(meetings, tasks)
 
@@ -295,6 +357,14 @@ class TimelineItem:
     #: an open task past its due (zone time), or a meeting still to come
     overdue: bool = False
     scheduled: bool = False
+    #: a meeting's contacts who took part, by name
+    people: tuple[str, ...] = ()
+
+
+#: the names of the contacts who took part in some meetings (as Meeting.participant_contacts: by the contact's id)
+_PEOPLE = (select(MeetingContact.meeting_id, Contact.name).join(Contact, Contact.id == MeetingContact.contact_id)
+           .where(MeetingContact.meeting_id.in_(bindparam("ids", expanding=True)))
+           .order_by(MeetingContact.meeting_id, Contact.id))
 
 
 @dataclass
@@ -335,43 +405,51 @@ def kind_toggles(kinds: tuple[str, ...]) -> list[tuple[str, bool, str]]:
     return chips
 
 
-def _scope_of_one(viewer: User, model, scope, company_id: int | None, project_id: int | None):
-    """`scope` (access.meeting_scope or access.task_scope of the viewer) for the meetings or tasks of one company or
-    one project, with a shortcut tried first that gives the same rows faster.
+@dataclass(frozen=True)
+class OneScope:
+    """What the access rule needs to know once for the meetings and tasks of one company or one project: whether
+    the viewer may see the company, and which of its projects (access.scope_on_one)."""
+    viewer: User
+    company_visible: bool
+    project_ids: tuple[int, ...]
 
-    The shortcut is the access rule's own "on a company, and on no project or a project, the viewer may see"
-    (access._visible_record) for that one company or project: it reads one company and its few projects, where the
-    whole scope, once a record falls through to that rule (a colleague of another team logged it), lists every
-    company and project the viewer may see: 80,000 and 50,000 ids in the benchmark, 100+ ms a statement on SQLite
-    (bench/README.md, issue 4). The shortcut only ever admits records the scope admits, and the scope still decides
-    for the rest (a deleted record, one on a project the viewer may not see), so the result is unchanged.
-    """
-    if company_id is not None:
-        companies = select(Company.id).where(Company.id == company_id, access.company_scope(viewer))
-        projects = select(Project.id).where(Project.company_id == company_id, access.project_scope(viewer))
-    else:
-        projects = select(Project.id).where(Project.id == project_id, access.project_scope(viewer))
-        companies = select(Company.id).where(
-            Company.id.in_(select(Project.company_id).where(Project.id == project_id).scalar_subquery()),
-            access.company_scope(viewer))
-    shortcut = and_(model.deleted_at.is_(None), model.company_id.in_(companies.scalar_subquery()),
-                    or_(model.project_id.is_(None), model.project_id.in_(projects.scalar_subquery())))
-    return or_(shortcut, scope)
+    @classmethod
+    def of(cls, viewer: User, company_id: int | None = None, project_id: int | None = None) -> "OneScope":
+        if company_id is None:
+            company_id = db.session.scalar(select(Project.company_id).where(Project.id == project_id))
+            projects = select(Project.id).where(Project.id == project_id)
+        else:
+            projects = select(Project.id).where(Project.company_id == company_id)
+        visible = company_id is not None and db.session.scalar(
+            select(Company.id).where(Company.id == company_id, access.company_scope(viewer))) is not None
+        return cls(viewer, visible, tuple(db.session.scalars(projects.where(access.project_scope(viewer)))))
+
+    @property
+    def shape(self) -> tuple:
+        return access.one_scope_shape(self.viewer, self.company_visible)
+
+    @property
+    def params(self) -> dict:
+        return access.one_scope_params(self.viewer, self.project_ids)
+
+    def of_model(self, model):
+        """The rule as an expression with its values bound, for a statement built on the spot."""
+        return access.scope_on_one(model, self.shape).params(**self.params)
 
 
 def _scope_of_filter(viewer: User, model, scope, f):
-    """`scope` for a list filtered by company or project: with `_scope_of_one`'s shortcut for that company (or
-    project), the same rows."""
+    """`scope` for a list filtered by company or project: access.scope_on_one for that company (or project), the
+    same rows."""
     if f.company_id is not None:
-        return _scope_of_one(viewer, model, scope, f.company_id, None)
+        return OneScope.of(viewer, company_id=f.company_id).of_model(model)
     if f.project_id is not None:
-        return _scope_of_one(viewer, model, scope, None, f.project_id)
+        return OneScope.of(viewer, project_id=f.project_id).of_model(model)
     return scope
 
 
 def timeline(viewer: User, *, company_id: int | None = None, project_id: int | None = None,
              kinds: tuple[str, ...] = TIMELINE_KINDS, before: datetime | None = None,
-             limit: int = TIMELINE_PAGE, now: datetime | None = None) -> Timeline:
+             limit: int = TIMELINE_PAGE, now: datetime | None = None, scope: OneScope | None = None) -> Timeline:
     """One list, newest first, of a company's (or a project's) meetings, tasks, stage moves and changes.
 
     Each kind is read newest-first from its own index and stopped at `limit` + 1 rows; the merged list keeps the
@@ -380,40 +458,37 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
     """
     assert (company_id is None) != (project_id is None)
     now = now or utcnow()
+    scope = scope or OneScope.of(viewer, company_id=company_id, project_id=project_id)
+    on = "company" if company_id is not None else "project"
+    args = {"record": company_id if company_id is not None else project_id, "before": before, **scope.params}
     items: list[TimelineItem] = []
     take = limit + 1
+
+    def read(kind: str, **extra):
+        return db.session.scalars(_timeline_read(kind, on, scope.shape, before is not None, take), {**args, **extra})
+
     if "meeting" in kinds:
-        # with who logged it and which contacts took part (the item shows them); the company and project are the
-        # page's own (already in the session), colleagues who took part are not shown
-        stmt = select(Meeting).options(_person(Meeting.owner), selectinload(Meeting.participant_contacts)).where(
-            _scope_of_one(viewer, Meeting, access.meeting_scope(viewer), company_id, project_id))
-        stmt = stmt.where(Meeting.company_id == company_id) if company_id else \
-            stmt.where(Meeting.project_id == project_id)
-        if before is not None:
-            stmt = stmt.where(Meeting.start_at < before)
-        items += [TimelineItem("meeting", as_aware(m.start_at), m.id, m, scheduled=as_aware(m.start_at) > now)
-                  for m in db.session.scalars(stmt.order_by(Meeting.start_at.desc(), Meeting.id.desc()).limit(take))]
+        meetings = list(read("meeting"))
+        people: dict[int, list[str]] = {}
+        if meetings:
+            for meeting_id, name in db.session.execute(_PEOPLE, {"ids": [m.id for m in meetings]}):
+                people.setdefault(meeting_id, []).append(name)
+        items += [TimelineItem("meeting", as_aware(m.start_at), m.id, m, scheduled=as_aware(m.start_at) > now,
+                               people=tuple(people.get(m.id, ()))) for m in meetings]
     if "task" in kinds:
-        stmt = select(Task).options(_person(Task.owner)).where(
-            _scope_of_one(viewer, Task, access.task_scope(viewer), company_id, project_id))
-        stmt = stmt.where(Task.company_id == company_id) if company_id else stmt.where(Task.project_id == project_id)
-        if before is not None:
-            stmt = stmt.where(Task.created_at < before)
         items += [TimelineItem("task", as_aware(t.created_at), t.id, t, overdue=services.is_overdue(t, now=now))
-                  for t in db.session.scalars(stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(take))]
+                  for t in read("task")]
     if "stage" in kinds:
-        stmt = select(StageMove).options(_person(StageMove.actor))
-        if company_id:
-            stmt = stmt.where(StageMove.project_id.in_(select(Project.id).where(
-                Project.company_id == company_id, access.project_scope(viewer)).scalar_subquery()))
-        else:
-            stmt = stmt.where(StageMove.project_id == project_id)
-        if before is not None:
-            stmt = stmt.where(StageMove.at < before)
         items += [TimelineItem("stage", as_aware(m.at), m.id, m, backwards=is_backwards(m.from_stage, m.to_stage))
-                  for m in db.session.scalars(stmt.order_by(StageMove.at.desc(), StageMove.id.desc()).limit(take))]
+                  for m in read("stage")]
     if "change" in kinds:
-        items += _changes(company_id, project_id, before, take)
+        child_ids = select(Contact.id).where(Contact.company_id == company_id) if company_id is not None else \
+            select(FundsEntry.id).where(FundsEntry.project_id == project_id)
+        for event in read("change", children=list(db.session.scalars(child_ids))):
+            shown = {k: v for k, v in (event.changes or {}).items() if k not in STAGE_FIELDS}
+            if event.object_type == "project" and event.action == "update" and not shown:
+                continue  # a stage move's own update: the move says it
+            items.append(TimelineItem("change", as_aware(event.at), event.id, event, shown))
     items.sort(key=lambda i: (i.at, i.kind == "stage", i.id), reverse=True)
     if len(items) <= limit:
         return Timeline(items, None)
@@ -427,37 +502,52 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
 
 
 def open_tasks(viewer: User, company_id: int | None = None, project_id: int | None = None,
-               limit: int = 20) -> list[Task]:
+               limit: int = 20, scope: OneScope | None = None) -> list[Task]:
     """The open follow-ups of a company (or a project) the viewer may see, soonest due first."""
-    scope = access.task_scope(viewer)
-    if (company_id is None) != (project_id is None):
-        scope = _scope_of_one(viewer, Task, scope, company_id, project_id)
-    stmt = select(Task).options(_person(Task.owner)).where(Task.done_at.is_(None), scope)
-    if company_id is not None:
-        stmt = stmt.where(Task.company_id == company_id)
-    if project_id is not None:
-        stmt = stmt.where(Task.project_id == project_id)
-    return list(db.session.scalars(stmt.order_by(*TASK_ORDER).limit(limit)))
+    assert (company_id is None) != (project_id is None)
+    scope = scope or OneScope.of(viewer, company_id=company_id, project_id=project_id)
+    on = "company" if company_id is not None else "project"
+    return list(db.session.scalars(_open_tasks_read(on, scope.shape, limit), {
+        "record": company_id if company_id is not None else project_id, **scope.params}))
 
 
-def _changes(company_id, project_id, before, take) -> list[TimelineItem]:
-    """Audited changes of the company and its contacts, or of the project and its funds entries."""
-    if company_id:
-        about = (AuditEvent.object_type == "company") & (AuditEvent.object_id == company_id)
-        child_type, child_ids = "contact", select(Contact.id).where(Contact.company_id == company_id)
-    else:
-        about = (AuditEvent.object_type == "project") & (AuditEvent.object_id == project_id)
-        child_type, child_ids = "funds", select(FundsEntry.id).where(FundsEntry.project_id == project_id)
-    ids = list(db.session.scalars(child_ids))
-    if ids:
-        about = or_(about, (AuditEvent.object_type == child_type) & AuditEvent.object_id.in_(ids))
-    stmt = select(AuditEvent).options(_person(AuditEvent.actor)).where(about)
-    if before is not None:
-        stmt = stmt.where(AuditEvent.at < before)
-    out = []
-    for event in db.session.scalars(stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(take)):
-        shown = {k: v for k, v in (event.changes or {}).items() if k not in STAGE_FIELDS}
-        if event.object_type == "project" and event.action == "update" and not shown:
-            continue  # a stage move's own update: the move says it
-        out.append(TimelineItem("change", as_aware(event.at), event.id, event, shown))
-    return out
+@functools.cache
+def _open_tasks_read(on: str, shape: tuple, limit: int):
+    """`open_tasks`' statement, kept per page kind and access shape as `_timeline_read`'s are."""
+    return (select(Task).options(_person(Task.owner))
+            .where(Task.done_at.is_(None), access.scope_on_one(Task, shape),
+                   (Task.company_id if on == "company" else Task.project_id) == bindparam("record", type_=Integer))
+            .order_by(*TASK_ORDER).limit(limit))
+
+
+@functools.cache
+def _timeline_read(kind: str, on: str, shape: tuple, paged: bool, take: int):
+    """The statement that reads one kind of a timeline's items, newest first, each from its own index: built once
+    per kind, page (a company's or a project's), access shape (access.one_scope_shape) and paging, then kept, since
+    building a statement and working out its cache key cost more than running it. Its values are parameters:
+    `record` (the company or project id), `before`, the scope's (access.one_scope_params) and, for changes,
+    `children` (the company's contacts or the project's funds entries)."""
+    record = bindparam("record", type_=Integer)
+    if kind in ("meeting", "task"):
+        model = Meeting if kind == "meeting" else Task
+        at = Meeting.start_at if kind == "meeting" else Task.created_at
+        # with who logged it (the item names them); the company and project are the page's own (already in the
+        # session); the contacts who took part are read by `_PEOPLE`, colleagues who took part are not shown
+        options = (_person(Meeting.owner),) if kind == "meeting" else (_person(Task.owner),)
+        stmt = select(model).options(*options).where(
+            access.scope_on_one(model, shape), (model.company_id if on == "company" else model.project_id) == record)
+    elif kind == "stage":
+        at = StageMove.at
+        # a company's: the moves of its projects the viewer may see (the scope's project ids)
+        stmt = select(StageMove).options(_person(StageMove.actor)).where(
+            StageMove.project_id.in_(bindparam("scope_projects", expanding=True)) if on == "company" else
+            StageMove.project_id == record)
+    else:  # audited changes of the company and its contacts, or of the project and its funds entries
+        at = AuditEvent.at
+        own, child = ("company", "contact") if on == "company" else ("project", "funds")
+        stmt = select(AuditEvent).options(_person(AuditEvent.actor)).where(or_(
+            (AuditEvent.object_type == own) & (AuditEvent.object_id == record),
+            (AuditEvent.object_type == child) & AuditEvent.object_id.in_(bindparam("children", expanding=True))))
+    if paged:
+        stmt = stmt.where(at < bindparam("before", type_=at.type))
+    return stmt.order_by(at.desc(), at.class_.id.desc()).limit(take)

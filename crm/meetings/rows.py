@@ -7,7 +7,6 @@ from datetime import date, timedelta
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup
 from sqlalchemy import select
 
 from crm.auth import access
@@ -16,7 +15,7 @@ from crm.companies.models import Company
 from crm.core.timeutil import to_zone, utcnow, zone
 from crm.extensions import db
 from crm.projects.models import Project
-from crm.web import id_url
+from crm.web import RowUrls
 
 from . import services
 from .models import Task
@@ -92,25 +91,12 @@ class TaskRows:
                      "tomorrow": _("To tomorrow"), "next_week": _("To next week"), "edit": _("Edit")}
         # the buttons' labels for screen readers, translated once: "%(title)s" is filled per row
         self._check_labels = {"reopen": _("Reopen: %(title)s"), "mark_done": _("Mark done: %(title)s")}
-        # what every row's forms repeat, escaped once: the CSRF token and `back`, the snooze menu's choices
-        self.hidden = Markup('<input type="hidden" name="csrf_token" value="{}">'
-                             '<input type="hidden" name="next" value="{}">').format(self.csrf, back)
-        self.snooze_choices = Markup(
-            '<h6 class="dropdown-header">{}</h6>'
-            '<button class="dropdown-item" type="submit" name="how" value="tomorrow" data-test="snooze-tomorrow">{}'
-            '</button><button class="dropdown-item" type="submit" name="how" value="next_week" '
-            'data-test="snooze-next-week">{}</button>').format(self.text["snooze"], self.text["tomorrow"],
-                                                                self.text["next_week"])
         self._days = {"today": _("Today"), "tomorrow": _("Tomorrow"), "yesterday": _("Yesterday")}
         self._weekdays: dict[date, str] = {}
-        self._urls = {name: id_url(endpoint, key) for name, endpoint, key in (
-            ("company", "companies.show", "company_id"), ("project", "projects.show", "project_id"),
-            ("meeting", "meetings.show", "meeting_id"), ("done", "meetings.task_done", "task_id"),
-            ("reopen", "meetings.task_reopen", "task_id"), ("snooze", "meetings.task_snooze", "task_id"))}
-        self._urls["edit"] = id_url("meetings.edit_task", "task_id", next=back)
-
-    def url(self, name: str, record_id) -> str:
-        return self._urls[name].replace("{id}", str(record_id))
+        self.url = RowUrls(company=("companies.show", "company_id"), project=("projects.show", "project_id"),
+                           meeting=("meetings.show", "meeting_id"), done=("meetings.task_done", "task_id"),
+                           reopen=("meetings.task_reopen", "task_id"), snooze=("meetings.task_snooze", "task_id"))
+        self.url.add("edit", "meetings.edit_task", "task_id", next=back)
 
     def due_label(self, task: Task) -> str:
         """When a task is due, as a person reads it: today / tomorrow / a weekday this week / a date; its time if
@@ -152,3 +138,35 @@ class TaskRows:
     def rows(self, tasks, refs: dict[int, TaskRefs] | None = None) -> list[TaskRow]:
         refs = refs or {}
         return [self.row(t, refs.get(t.id)) for t in tasks]
+
+
+def timeline_context(me: User, args, *, company_id: int | None = None, project_id: int | None = None,
+                     projects=(), scope=None) -> dict:
+    """What templates/meetings/_timeline.html needs for a company's or a project's one timeline, as the request's
+    `kind` and `before` arguments ask; `projects` are the company's projects the viewer may see (an item names its
+    project only if it is one of them); `scope` the page's queries.OneScope, if it has one. The fixed words, the
+    type labels and the link patterns are worked out here once, not per item."""
+    from crm.projects import stages
+
+    from . import queries
+    from .ical import meeting_type_label
+    from .models import MEETING_TYPES
+
+    kinds = queries.parse_kinds(args.getlist("kind"))
+    before = queries.parse_before(args.get("before"))
+    on = "companies" if company_id is not None else "projects"
+    return {"timeline": queries.timeline(me, company_id=company_id, project_id=project_id, kinds=kinds,
+                                         before=before, scope=scope),
+            "timeline_kinds": kinds, "timeline_chips": queries.kind_toggles(kinds),
+            "timeline_paged": before is not None, "timeline_endpoint": f"{on}.timeline",
+            "timeline_page": f"{on}.show",
+            "timeline_ids": {"company_id": company_id} if company_id is not None else {"project_id": project_id},
+            "stage_by_key": stages.BY_KEY, "timeline_projects": {p.id: p.name for p in projects},
+            "type_labels": {key: meeting_type_label(key) for key in MEETING_TYPES},
+            "timeline_urls": RowUrls(meeting=("meetings.show", "meeting_id"), project=("projects.show", "project_id")),
+            # the items' fixed words ("%(name)s" and "%(due)s" are filled per item)
+            "tl_text": {"task_for": _("task for %(name)s"), "system": _("system"), "scheduled": _("Scheduled"),
+                        "people": _("With"), "next_step": _("Next step"), "done": _("Done"), "overdue": _("Overdue"),
+                        "open": _("Open"), "due": _("Due %(due)s"), "from_meeting": _("from a meeting"),
+                        "created": _("Created at"), "moved_back": _("moved back"), "reason": _("Reason"),
+                        "contact": _("contact"), "funds_entry": _("funds entry")}}

@@ -353,9 +353,9 @@ def tasks():
     expand = request.args.get("expand")
     expand = expand if expand in services.BUCKETS else None  # one group shown whole ("show all")
     groups = queries.task_groups(me, owner, expand=expand)
-    shown = [*groups.overdue, *groups.today, *groups.week, *groups.later, *groups.done_today]
     owner_param = owner.id if owner.id != me.id else None
-    task_rows = TaskRows(me, url_for("meetings.tasks", owner_id=owner_param, expand=expand), records=shown)
+    task_rows = TaskRows(me, url_for("meetings.tasks", owner_id=owner_param, expand=expand),
+                         Links(groups.company_ids, groups.project_ids))
     rows = {name: task_rows.rows(getattr(groups, name), groups.refs)
             for name in ("overdue", "today", "week", "later", "done_today")}
     picker = _picker(me, owner)

@@ -300,6 +300,13 @@ def company_projects(user: User, company_id: int) -> list[Project]:
                                    .order_by(Project.updated_at.desc())))
 
 
+def company_project_names(user: User, company_id: int) -> list:
+    """The ids and names of the company's projects the user may see (rows with .id and .name: what a timeline
+    needs of them, without loading the projects)."""
+    return db.session.execute(select(Project.id, Project.name).where(
+        Project.company_id == company_id, access.project_scope(user))).all()
+
+
 def my_pipeline(user: User) -> dict:
     """The home page's figures: the user's own projects per stage, and how many of them are stale."""
     from .services import stale_days

@@ -26,7 +26,7 @@ from crm.core.timeutil import today_in_zone, utcnow
 from crm.errors import Conflict, Invalid, NotFound
 from crm.extensions import db
 from crm.meetings import queries as meeting_queries
-from crm.meetings.ical import meeting_type_label
+from crm.meetings.rows import timeline_context
 from crm.meetings.services import is_overdue
 from crm.reference import services as reference
 from crm.web import signed_in_user, staff_only
@@ -507,14 +507,7 @@ def show(project_id: int):
 
 
 def _timeline(me: User, project_id: int) -> dict:
-    """The project's one timeline (meetings, tasks, stage moves, changes) as the `kind` and `before` arguments ask."""
-    kinds = meeting_queries.parse_kinds(request.args.getlist("kind"))
-    before = meeting_queries.parse_before(request.args.get("before"))
-    return {"timeline": meeting_queries.timeline(me, project_id=project_id, kinds=kinds, before=before),
-            "timeline_kinds": kinds, "timeline_chips": meeting_queries.kind_toggles(kinds),
-            "timeline_paged": before is not None, "timeline_endpoint": "projects.timeline",
-            "timeline_page": "projects.show", "timeline_ids": {"project_id": project_id},
-            "stage_by_key": stages.BY_KEY, "meeting_type_label": meeting_type_label, "timeline_projects": {}}
+    return timeline_context(me, request.args, project_id=project_id)
 
 
 @bp.route("/projects/<int:project_id>/timeline")
