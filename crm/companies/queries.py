@@ -171,8 +171,11 @@ def contacts_of(company_id: int) -> list[Contact]:
         Contact.company_id == company_id, Contact.deleted_at.is_(None)).order_by(Contact.id)))
 
 
-def officers(user: User) -> list[User]:
-    """People a list can be filtered by, or a company assigned to."""
-    return list(db.session.scalars(select(User).where(
-        User.is_active_user.is_(True), User.role.in_(("officer", "manager")), access.user_scope(user))
-        .order_by(User.name)))
+def officers(user: User, *, team_only: bool = False) -> list[User]:
+    """People a list can be filtered by, or a company assigned to; with `team_only` the user's teammates (the user
+    alone without a team)."""
+    stmt = select(User).where(User.is_active_user.is_(True), User.role.in_(("officer", "manager")),
+                              access.user_scope(user))
+    if team_only:
+        stmt = stmt.where(User.team_id == user.team_id if user.team_id is not None else User.id == user.id)
+    return list(db.session.scalars(stmt.order_by(User.name)))

@@ -338,9 +338,7 @@ def _tasks_owner(me: User) -> User:
 def _picker(me: User, owner: User) -> list[User]:
     """Whose tasks the viewer may switch to: a manager every officer, an officer the teammates (me and the
     shown officer always among them)."""
-    people = company_queries.officers(me)
-    if not access.is_manager(me):
-        people = [u for u in people if u.id == me.id or (me.team_id and u.team_id == me.team_id)]
+    people = company_queries.officers(me, team_only=not access.is_manager(me))
     ids = {u.id for u in people}
     return [*(u for u in {me.id: me, owner.id: owner}.values() if u.id not in ids), *people]
 
