@@ -15,7 +15,6 @@ from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 from flask import current_app, request, url_for
-from flask_babel import gettext as _
 from icalendar import Timezone, vDDDTypes
 from sqlalchemy import select, update
 
@@ -24,6 +23,7 @@ from crm.auth import services as auth
 from crm.auth.models import User, UserSession
 from crm.core.timeutil import as_aware, utcnow, zone
 from crm.extensions import db
+from crm.i18n import gettext as _
 from crm.projects.queries import shown_name, visible_company_ids
 from crm.web import id_url
 

@@ -348,7 +348,8 @@ class TimelineItem:
     kind: str  # meeting, task, stage or change
     at: datetime
     id: int
-    #: the record itself: a Meeting, Task, StageMove or AuditEvent
+    #: the record's columns the timeline shows (queries._TIMELINE_COLUMNS): a row of a meeting, a task, a stage move
+    #: or an audit event, with `person`, who logged it
     record: object
     #: for a change: the changed fields worth showing (a stage move's own update shows as the move)
     changes: dict | None = None
@@ -465,7 +466,8 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
     take = limit + 1
 
     def read(kind: str, **extra):
-        return db.session.scalars(_timeline_read(kind, on, scope.shape, before is not None, take), {**args, **extra})
+        return db.session.execute(_timeline_read(kind, on, scope.shape, before is not None, take),
+                                  {**args, **extra}).all()
 
     if "meeting" in kinds:
         meetings = list(read("meeting"))
@@ -520,6 +522,22 @@ def _open_tasks_read(on: str, shape: tuple, limit: int):
             .order_by(*TASK_ORDER).limit(limit))
 
 
+#: who logged a timeline item (a meeting's or a task's owner, a stage move's or a change's actor), joined by name
+_PERSON = aliased(User)
+#: the columns of each kind of timeline item the timeline shows: rows, not objects (loading objects with their
+#: owners was half of a timeline's time); `person` is the owner's or the actor's name
+_TIMELINE_COLUMNS = {
+    "meeting": (Meeting.id, Meeting.type, Meeting.start_at, Meeting.city, Meeting.place, Meeting.project_id,
+                Meeting.summary, Meeting.next_step, _PERSON.name.label("person")),
+    "task": (Task.id, Task.title, Task.created_at, Task.due_on, Task.due_at, Task.done_at, Task.project_id,
+             Task.meeting_id, _PERSON.name.label("person")),
+    "stage": (StageMove.id, StageMove.project_id, StageMove.from_stage, StageMove.to_stage, StageMove.at,
+              StageMove.reason, StageMove.note, _PERSON.name.label("person")),
+    "change": (AuditEvent.id, AuditEvent.at, AuditEvent.action, AuditEvent.object_type, AuditEvent.changes,
+               AuditEvent.label, _PERSON.name.label("person")),
+}
+
+
 @functools.cache
 def _timeline_read(kind: str, on: str, shape: tuple, paged: bool, take: int):
     """The statement that reads one kind of a timeline's items, newest first, each from its own index: built once
@@ -528,24 +546,24 @@ def _timeline_read(kind: str, on: str, shape: tuple, paged: bool, take: int):
     `record` (the company or project id), `before`, the scope's (access.one_scope_params) and, for changes,
     `children` (the company's contacts or the project's funds entries)."""
     record = bindparam("record", type_=Integer)
+    columns = _TIMELINE_COLUMNS[kind]
     if kind in ("meeting", "task"):
         model = Meeting if kind == "meeting" else Task
         at = Meeting.start_at if kind == "meeting" else Task.created_at
-        # with who logged it (the item names them); the company and project are the page's own (already in the
-        # session); the contacts who took part are read by `_PEOPLE`, colleagues who took part are not shown
-        options = (_person(Meeting.owner),) if kind == "meeting" else (_person(Task.owner),)
-        stmt = select(model).options(*options).where(
+        # the company and project are the page's own; a meeting's contacts who took part are read by `_PEOPLE`,
+        # colleagues who took part are not shown
+        stmt = select(*columns).outerjoin(_PERSON, _PERSON.id == model.owner_id).where(
             access.scope_on_one(model, shape), (model.company_id if on == "company" else model.project_id) == record)
     elif kind == "stage":
         at = StageMove.at
         # a company's: the moves of its projects the viewer may see (the scope's project ids)
-        stmt = select(StageMove).options(_person(StageMove.actor)).where(
+        stmt = select(*columns).outerjoin(_PERSON, _PERSON.id == StageMove.actor_id).where(
             StageMove.project_id.in_(bindparam("scope_projects", expanding=True)) if on == "company" else
             StageMove.project_id == record)
     else:  # audited changes of the company and its contacts, or of the project and its funds entries
         at = AuditEvent.at
         own, child = ("company", "contact") if on == "company" else ("project", "funds")
-        stmt = select(AuditEvent).options(_person(AuditEvent.actor)).where(or_(
+        stmt = select(*columns).outerjoin(_PERSON, _PERSON.id == AuditEvent.actor_id).where(or_(
             (AuditEvent.object_type == own) & (AuditEvent.object_id == record),
             (AuditEvent.object_type == child) & AuditEvent.object_id.in_(bindparam("children", expanding=True))))
     if paged:

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flask_babel import format_date
-from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
@@ -14,6 +13,7 @@ from crm.auth.models import User
 from crm.companies.models import Company
 from crm.core.timeutil import to_zone, utcnow, zone
 from crm.extensions import db
+from crm.i18n import gettext as _
 from crm.projects.models import Project
 from crm.web import RowUrls
 
@@ -149,8 +149,7 @@ def timeline_context(me: User, args, *, company_id: int | None = None, project_i
     from crm.projects import stages
 
     from . import queries
-    from .ical import meeting_type_label
-    from .models import MEETING_TYPES
+    from .ical import meeting_type_labels
 
     kinds = queries.parse_kinds(args.getlist("kind"))
     before = queries.parse_before(args.get("before"))
@@ -162,7 +161,7 @@ def timeline_context(me: User, args, *, company_id: int | None = None, project_i
             "timeline_page": f"{on}.show",
             "timeline_ids": {"company_id": company_id} if company_id is not None else {"project_id": project_id},
             "stage_by_key": stages.BY_KEY, "timeline_projects": {p.id: p.name for p in projects},
-            "type_labels": {key: meeting_type_label(key) for key in MEETING_TYPES},
+            "type_labels": meeting_type_labels(),
             "timeline_urls": RowUrls(meeting=("meetings.show", "meeting_id"), project=("projects.show", "project_id")),
             # the items' fixed words ("%(name)s" and "%(due)s" are filled per item)
             "tl_text": {"task_for": _("task for %(name)s"), "system": _("system"), "scheduled": _("Scheduled"),
