@@ -11,6 +11,10 @@ load_dotenv(BASE_DIR / ".env")
 
 #: the placeholder key that development uses; ProductionConfig refuses to start with it
 DEV_SECRET_KEY = "dev-only-not-secret"
+#: seconds before Redis hands an unacknowledged message to another worker: longer than any retry countdown
+#: (notifications.send backs off to at most 10 minutes) and than task_time_limit, or a task waiting for its retry,
+#: or still running, would run twice (R1)
+REDIS_VISIBILITY_TIMEOUT = 3600
 
 
 def _bool(name: str, default: bool = False) -> bool:
@@ -56,17 +60,28 @@ class Config:
     CRM_BASE_URL = os.environ.get("CRM_BASE_URL", "http://127.0.0.1:5000")
     CRM_PAGE_SIZE = 50
 
-    MAIL_SERVER = os.environ.get("MAIL_SERVER", "localhost")
+    #: no server: e-mails are written to instance/outbox/ as .eml files (what `make run` does out of the box)
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
     MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
     MAIL_USE_TLS = _bool("MAIL_USE_TLS")
+    #: implicit TLS from the first byte (port 465), instead of STARTTLS
+    MAIL_USE_SSL = _bool("MAIL_USE_SSL")
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
-    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "crm@localhost")
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER") or os.environ.get("MAIL_FROM") or "crm@localhost"
+    #: seconds an SMTP connect or reply may take: a hanging server fails the attempt (and it is retried) instead of
+    #: holding a worker process
+    MAIL_TIMEOUT = int(os.environ.get("MAIL_TIMEOUT", "20"))
+
+    #: reminders: the daily digest's default time (zone time; each user may choose another) and how long before a
+    #: meeting its reminder goes out
+    CRM_DIGEST_TIME = os.environ.get("CRM_DIGEST_TIME", "08:30")
+    CRM_MEETING_REMINDER_MINUTES = int(os.environ.get("CRM_MEETING_REMINDER_MINUTES", "60"))
 
     CELERY = {
         "broker_url": os.environ.get("REDIS_URL") or "filesystem://",
         "broker_transport_options": (
-            {"visibility_timeout": 300}
+            {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT}
             if os.environ.get("REDIS_URL")
             else {
                 "data_folder_in": str(INSTANCE_DIR / "broker"),
@@ -82,6 +97,8 @@ class Config:
         "enable_utc": True,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        # a late-acked task whose broker connection dropped is redelivered anyway: stop it rather than finish twice
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_prefetch_multiplier": 1,
         "task_time_limit": 240,
         "beat_schedule_filename": str(INSTANCE_DIR / "celerybeat-schedule"),
@@ -99,6 +116,8 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret-key"
     CRM_LOGIN_MAX_FAILURES = 5
     CELERY = {**Config.CELERY, "task_always_eager": True, "broker_url": "memory://"}
+    #: never mail anyone from the suite: tests that send start their own SMTP server
+    MAIL_SERVER = ""
 
 
 class ProductionConfig(Config):

@@ -106,3 +106,39 @@ def purge_sessions():
 
     with writing():
         click.echo(f"{purge_expired_sessions()} old sessions deleted.")
+
+
+@crm_cli.group("reminders")
+def reminders_cli():
+    """Reminder e-mails (daily digest, meeting reminders)."""
+
+
+def _moment(value: str):
+    """An ISO time; without an offset it is read in the zone's time zone."""
+    from datetime import datetime
+
+    from crm.core.timeutil import zone
+
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(f"not an ISO time: {value!r} (e.g. 2026-12-01T08:30+08:00)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone())
+
+
+@reminders_cli.command("run")
+@click.option("--now", "now_value", is_flag=False, flag_value="", default=None, metavar="[TIME]",
+              help="Sweep as at this ISO time (bare --now: the current time).")
+@click.option("--at", "at_value", metavar="TIME", help="The same as --now TIME.")
+def reminders_run(now_value, at_value):
+    """One reminder sweep, as the scheduler runs it every minute, then send what it found from this process.
+    Running it again sends nothing twice."""
+    from crm.core.timeutil import utcnow
+    from crm.notifications import services
+
+    raw = at_value or now_value
+    at = _moment(raw) if raw else utcnow()
+    with writing():
+        result = services.run(at)
+    done = ", ".join(f"{count} {outcome}" for outcome, count in sorted(result.outcomes.items())) or "nothing sent"
+    click.echo(f"Reminders at {at.isoformat(timespec='minutes')}: {result.found} due; {done}.")

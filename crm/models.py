@@ -3,5 +3,6 @@ from crm.audit.models import AuditEvent  # noqa: F401
 from crm.auth.models import LoginAttempt, Team, User, UserSession  # noqa: F401
 from crm.companies.models import Company, Contact  # noqa: F401
 from crm.meetings.models import Meeting, MeetingContact, MeetingUser, Task  # noqa: F401
+from crm.notifications.models import Notification, NotificationOptOut, NotificationPreference  # noqa: F401
 from crm.projects.models import FundsEntry, Project, SavedView, StageMove  # noqa: F401
 from crm.reference.models import RefItem, Setting  # noqa: F401

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 os.environ.setdefault("CRM_CONFIG", "test")
 
@@ -96,15 +97,36 @@ def _clean_db(request, app):
     db.session.rollback()
     db.session.remove()
     if db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        _clean_postgresql()
     else:
         with db.engine.begin() as conn:
             for table in reversed(db.metadata.sorted_tables):
                 conn.execute(table.delete())
             conn.exec_driver_sql("DELETE FROM sqlite_sequence") if _has_sequence(conn) else None
     ctx.pop()
+
+
+#: every sequence of the schema back to its start, as TRUNCATE ... RESTART IDENTITY would leave it
+_RESTART_SEQUENCES = ("SELECT setval(seqrelid, seqstart, false) FROM pg_sequence JOIN pg_class c ON c.oid = seqrelid "
+                      "WHERE c.relnamespace = 'public'::regnamespace")
+
+
+def _clean_postgresql() -> None:
+    """Empty every table and restart the ids in one round trip.
+
+    DELETE, children first, rather than TRUNCATE: a test's few rows go in about 2 ms, while TRUNCATE gives every
+    table new files (about 50 ms a test, a minute over the PostgreSQL pass). Should the DELETEs ever fail (a
+    foreign-key cycle in a new model), TRUNCATE ... CASCADE still cleans up.
+    """
+    tables = db.metadata.sorted_tables
+    deletes = "; ".join(f'DELETE FROM "{t.name}"' for t in reversed(tables))
+    try:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"{deletes}; {_RESTART_SEQUENCES}")
+    except DBAPIError:
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
 
 
 def _has_sequence(conn) -> bool:

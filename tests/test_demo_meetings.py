@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from crm import demo
 from crm.audit.models import AuditEvent
+from crm.auth import services as auth_services
 from crm.auth.models import User
 from crm.companies.models import Company, Contact
 from crm.core.timeutil import as_aware, today_in_zone, utcnow, zone
@@ -17,11 +18,13 @@ from crm.meetings import queries
 from crm.meetings.models import MEETING_TYPES, Meeting, MeetingContact, MeetingUser, Task
 from crm.projects.models import Project
 
-from .factories import login
+from .factories import TEST_PASSWORD_METHOD, login
 
 
 @pytest.fixture
-def seeded():
+def seeded(monkeypatch):
+    # the demo users' passwords hashed at the suite's small cost (tests/factories.py), not seven 0.1 s hashes a test
+    monkeypatch.setattr(auth_services, "PASSWORD_METHOD", TEST_PASSWORD_METHOD)
     return demo.seed_demo(companies=60)
 
 

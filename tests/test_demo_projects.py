@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from crm import demo
 from crm.audit.models import AuditEvent
 from crm.auth import access
+from crm.auth import services as auth_services
 from crm.auth.models import User
 from crm.companies.models import Company
 from crm.core.timeutil import as_aware, today_in_zone, utcnow, zone
@@ -16,11 +17,14 @@ from crm.projects import stages
 from crm.projects.models import REACHED, FundsEntry, Project, StageMove
 from crm.projects.services import is_stale
 
+from .factories import TEST_PASSWORD_METHOD
+
 
 @pytest.fixture
-def seeded():
-    result = demo.seed_demo(companies=60)
-    return result
+def seeded(monkeypatch):
+    # the demo users' passwords hashed at the suite's small cost (tests/factories.py), not seven 0.1 s hashes a test
+    monkeypatch.setattr(auth_services, "PASSWORD_METHOD", TEST_PASSWORD_METHOD)
+    return demo.seed_demo(companies=60)
 
 
 def _moves(project_id: int) -> list[StageMove]:

@@ -4,6 +4,7 @@ import pytest
 from crm.companies.services import COMPANY_FIELDS, CONTACT_FIELDS
 
 from ..factories import make_company, make_contact, make_reference, make_user
+from ..sweeps import sweep
 from .conftest import assert_error
 
 ODD_VALUES = [None, True, False, 0, -1, 1.5, 10**30, -(10**30), 1e308, "", " ", "\x00\x1f", "x" * 20_000, [], [1],
@@ -11,7 +12,13 @@ ODD_VALUES = [None, True, False, 0, -1, 1.5, 10**30, -(10**30), 1e308, "", " ", 
 HUGE_ID = 10**20
 
 
-@pytest.mark.parametrize("field", sorted(COMPANY_FIELDS))
+#: a field of each rule, and each field with its own handling, for the PostgreSQL pass (tests/sweeps.py)
+COMPANY_SAMPLE = ["name", "address", "uscc", "cluster", "chain_tags", "employees", "revenue", "status", "hmt_funded",
+                  "notes"]
+CONTACT_SAMPLE = ["name", "mobile", "email", "notes"]
+
+
+@pytest.mark.parametrize("field", sweep(sorted(COMPANY_FIELDS), COMPANY_SAMPLE))
 def test_odd_values_in_company_fields_are_never_a_500(api_as, field):
     make_reference()
     officer = make_user()
@@ -30,7 +37,7 @@ def test_odd_values_in_company_fields_are_never_a_500(api_as, field):
         assert patched.status_code in (200, 409, 422), (field, value, patched.get_json())
 
 
-@pytest.mark.parametrize("field", sorted(CONTACT_FIELDS))
+@pytest.mark.parametrize("field", sweep(sorted(CONTACT_FIELDS), CONTACT_SAMPLE))
 def test_odd_values_in_contact_fields_are_never_a_500(api_as, field):
     officer = make_user()
     company = make_company("字段测试有限公司", owner=officer)

@@ -337,6 +337,7 @@ def test_di5_soft_deleted_uscc_can_be_reused_but_the_old_row_not_restored(dialec
 
 # --- DI-7 (always on a SQLite file of its own) ----------------------------------------------------------------------
 
+@pytest.mark.sqlite
 def test_di7_sqlite_connections_get_wal_foreign_keys_busy_timeout_and_normal_sync(tmp_path):
     lite = _sqlite_app(tmp_path)
     try:
@@ -354,6 +355,7 @@ def test_di7_sqlite_connections_get_wal_foreign_keys_busy_timeout_and_normal_syn
         _dispose(lite)
 
 
+@pytest.mark.sqlite
 def test_di7_writers_begin_immediate_so_a_second_writer_waits_instead_of_failing(tmp_path):
     lite = _sqlite_app(tmp_path)
     try:
@@ -410,6 +412,7 @@ def _increment_worker(url: str, company_id: int, rounds: int, barrier, results) 
     results.put({"pid": os.getpid(), "errors": errors, "first": first, "last": last})
 
 
+@pytest.mark.sqlite
 def test_di7_two_processes_of_read_then_write_lose_nothing_and_never_lock(tmp_path):
     lite = _sqlite_app(tmp_path)
     url = lite.config["SQLALCHEMY_DATABASE_URI"]
@@ -542,6 +545,7 @@ def _migration_round_trip(url: str) -> None:
         _dispose(mig)
 
 
+@pytest.mark.sqlite
 def test_di10_sqlite_migrations_build_the_models_schema_and_round_trip(tmp_path, keep_logging):
     _migration_round_trip(f"sqlite:///{tmp_path / 'migrated.sqlite'}")
 

@@ -176,6 +176,7 @@ def test_di3_two_moves_from_the_same_read_version_exactly_one_applies(web, pg):
     assert count(StageMove) == 40 and count(Project) == 20
 
 
+@pytest.mark.sqlite
 def test_di3_sqlite_two_moves_at_once_the_second_is_refused(tmp_path):
     """SQLite (its own file, whatever the suite runs on): the writers serialize, the second sees a new version."""
     lite = create_app("test", SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'race.sqlite'}")

@@ -27,6 +27,7 @@ from crm.projects.models import Project, SavedView
 from crm.projects.stages import KEYS
 
 from ..factories import PASSWORD, make_company, make_project, make_reference, make_team, make_user
+from ..sweeps import sweep
 from .helpers import (
     api_headers,
     audit_actions_since,
@@ -230,7 +231,7 @@ def _expected_visible(user, companies) -> set[int]:
     return out
 
 
-@pytest.mark.parametrize("seed", [7, 11, 2024])
+@pytest.mark.parametrize("seed", sweep([7, 11, 2024], sample=[7]))
 def test_every_read_path_shows_the_same_companies(app, seed):
     officers, loner, manager, companies = _random_world(seed)
     by_name = {name: cid for cid, name, _o, _d in companies}
@@ -388,7 +389,7 @@ def _project_names_in_export(data: bytes) -> list[str]:
     return [r[1] for r in list(sheet.iter_rows(values_only=True))[1:]]
 
 
-@pytest.mark.parametrize("seed", [3, 19, 2025])
+@pytest.mark.parametrize("seed", sweep([3, 19, 2025], sample=[3]))
 def test_every_read_path_shows_the_same_projects(app, seed):
     officers, loner, manager, liaison, projects = _project_world(seed)
     by_name = {name: pid for pid, name, *_ in projects}
@@ -503,7 +504,7 @@ def _meeting_links(html: str) -> set[int]:
     return {int(m.group(1)) for a in soup.select("a[href]") if (m := re.fullmatch(r"/meetings/(\d+)", a["href"]))}
 
 
-@pytest.mark.parametrize("seed", [5, 77])
+@pytest.mark.parametrize("seed", sweep([5, 77], sample=[5]))
 def test_every_read_path_shows_the_same_meetings_and_tasks(app, seed):
     officers, loner, manager, liaison, rows = _meeting_world(seed)
     for user in (officers[0], officers[3], loner, manager, liaison):
@@ -669,9 +670,12 @@ def _meeting_request(endpoint: str, w, args: dict, data: dict) -> tuple[dict, di
 
 
 CASES = [(key, role) for key in POLICY for role in ROLES]
+#: the PostgreSQL pass calls every endpoint as the first role the policy allows it and as the first it refuses
+PG_SAMPLE = [(key, next(r for r in ROLES if POLICY[key][r] == decision)) for key in POLICY for decision in (ALLOW, DENY)
+             if decision in POLICY[key].values()]
 
 
-@pytest.mark.parametrize(("key", "role"), CASES, ids=[f"{k}-{r}" for k, r in CASES])
+@pytest.mark.parametrize(("key", "role"), sweep(CASES, PG_SAMPLE, ids=[f"{k}-{r}" for k, r in CASES]))
 def test_role_endpoint_matrix(app, key, role):
     w = two_teams()
     w.app = app

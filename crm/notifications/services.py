@@ -1,0 +1,312 @@
+"""Reminders out, each exactly once: the sweep records what is due in the notification log (its unique key is the gate,
+R2), the send claims one row, renders it in the recipient's language and hands it to the SMTP server. The scheduled
+task, the worker and `flask crm reminders run` all call these functions.
+
+A row's life: pending → sending (claimed, committed before SMTP) → sent; or → skipped (no longer due, opted out,
+deactivated); or back to pending with a retry time after a temporary failure, and failed after the last try or a
+permanent refusal. A claim whose worker died is taken again once its lease has passed.
+"""
+import html as html_module
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, update
+
+from crm.audit import services as audit
+from crm.auth import access
+from crm.auth.models import Role, User
+from crm.core.timeutil import as_aware, utcnow
+from crm.errors import Forbidden, Invalid
+from crm.extensions import db
+
+from . import mail
+from .kinds import KINDS, Due, NotDue, default_digest_time
+from .models import FAILED, PENDING, SENDING, SENT, SKIPPED, Notification, NotificationOptOut, NotificationPreference
+
+#: tries per notification (each claim counts one), across Celery retries, requeues and CLI runs
+MAX_ATTEMPTS = 5
+#: retry countdowns: 30 s doubling to at most 10 minutes (the send task's retry_backoff and retry_backoff_max);
+#: every countdown stays far below the Redis visibility timeout (config: 1 hour)
+RETRY_BACKOFF = 30
+RETRY_BACKOFF_MAX = 600
+#: a claim older than this belongs to a worker that died (task_time_limit is 4 minutes; SMTP time-outs 20 s)
+CLAIM_LEASE = timedelta(minutes=10)
+#: a pending row this long past its time had its send task lost (Redis down or emptied, a worker killed): the sweep
+#: queues it again; a claim's lease is counted the same way
+REQUEUE_AFTER = timedelta(minutes=5)
+#: rows written per INSERT statement
+INSERT_CHUNK = 500
+
+
+def notification_key(kind: str, due: Due) -> str:
+    return f"{kind}/{due.recipient_id}/{due.object_type}:{due.object_id}/{due.period}"
+
+
+# --- the sweep -------------------------------------------------------------------------------------------------------
+
+def _eligible(due: list[tuple[str, Due]]) -> list[tuple[str, Due]]:
+    """Reminders go to active staff only (never to liaisons or a company's contacts), and not of a kind the user
+    opted out of."""
+    user_ids = sorted({d.recipient_id for _kind, d in due})
+    active: set[int] = set()
+    opted_out: set[tuple[int, str]] = set()
+    for i in range(0, len(user_ids), INSERT_CHUNK):
+        chunk = user_ids[i:i + INSERT_CHUNK]
+        active.update(db.session.scalars(select(User.id).where(
+            User.id.in_(chunk), User.is_active_user.is_(True), User.role.in_(tuple(access.STAFF_ROLES)))))
+        opted_out.update(db.session.execute(select(NotificationOptOut.user_id, NotificationOptOut.kind)
+                                            .where(NotificationOptOut.user_id.in_(chunk))).tuples())
+    return [(k, d) for k, d in due if d.recipient_id in active and (d.recipient_id, k) not in opted_out]
+
+
+def _insert_new(rows: list[dict]) -> list[int]:
+    """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id: a key already recorded, by an earlier sweep or by one
+    running at this moment in another process, inserts nothing and returns nothing."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the two databases the product runs on
+        raise RuntimeError(f"no insert-or-ignore for {dialect}")
+    table = Notification.__table__
+    ids: list[int] = []
+    for i in range(0, len(rows), INSERT_CHUNK):
+        statement = insert(table).values(rows[i:i + INSERT_CHUNK]) \
+            .on_conflict_do_nothing(index_elements=[table.c.key]).returning(table.c.id)
+        ids.extend(db.session.execute(statement).scalars())
+    return sorted(ids)
+
+
+def sweep(now: datetime) -> list[int]:
+    """Record every reminder due at `now` that is not recorded yet, commit, and return the new rows' ids (the
+    caller queues or sends them). Running it again, or twice at once, records nothing twice."""
+    now = as_aware(now).astimezone(UTC)
+    found = [(name, d) for name, kind in KINDS.items() for d in kind.find(now)]
+    by_key = {notification_key(name, d): (name, d) for name, d in _eligible(found)}
+    keys = list(by_key)
+    for i in range(0, len(keys), INSERT_CHUNK):  # skip the known ones before writing (the insert would too)
+        for key in db.session.scalars(select(Notification.key).where(Notification.key.in_(keys[i:i + INSERT_CHUNK]))):
+            by_key.pop(key, None)
+    stamp = utcnow()
+    rows = [{"kind": name, "recipient_id": d.recipient_id, "object_type": d.object_type, "object_id": d.object_id,
+             "period": d.period, "key": key, "context": d.context, "status": PENDING, "attempts": 0,
+             "possible_duplicate": False, "next_attempt_at": stamp, "created_at": stamp, "updated_at": stamp}
+            for key, (name, d) in by_key.items()]
+    ids = _insert_new(rows) if rows else []
+    db.session.commit()
+    return ids
+
+
+def recoverable(now: datetime | None = None) -> list[int]:
+    """Rows whose send never happened: pending well past their time (the queued task was lost with Redis or a killed
+    worker) and claims past their lease (the worker died during the send). Marked as requeued now, committed;
+    the caller queues them again. A second delivery of one send task does nothing (see `send`)."""
+    now = as_aware(now or utcnow()).astimezone(UTC)
+    ids = list(db.session.scalars(select(Notification.id).where(
+        Notification.status.in_((PENDING, SENDING)), Notification.next_attempt_at <= now - REQUEUE_AFTER)
+        .order_by(Notification.id)))
+    if ids:
+        db.session.execute(update(Notification).where(Notification.id.in_(ids)).values(next_attempt_at=now)
+                           .execution_options(synchronize_session=False))
+    db.session.commit()
+    return ids
+
+
+def due_now(now: datetime) -> list[int]:
+    """What the scheduled sweep queues: the new rows and the ones to recover."""
+    return sorted(set(sweep(now)) | set(recoverable(now)))
+
+
+# --- sending ---------------------------------------------------------------------------------------------------------
+
+def _claim(notification_id: int, now: datetime) -> Notification | None:
+    """Take the row for this send (one more attempt), committed before anything else: only a pending row, or a claim
+    whose lease has passed. A sent, skipped or failed row, or one another task holds, is left alone (a redelivered
+    or duplicated task does nothing)."""
+    row = db.session.get(Notification, notification_id, populate_existing=True)
+    retaken = row is not None and row.status == SENDING
+    if row is None or row.status not in (PENDING, SENDING) or \
+            (retaken and as_aware(row.claimed_at or now) > now - CLAIM_LEASE):
+        db.session.rollback()
+        return None
+    if row.attempts >= MAX_ATTEMPTS:  # e.g. its sends keep dying with their worker (RM-6): stop, and show it
+        row.status = FAILED
+        note = f"Gave up after {row.attempts} tries" + (" (the worker stopped in the last one)." if retaken else ".")
+        row.last_error = f"{row.last_error}\n{note}" if row.last_error else note
+        db.session.commit()
+        return None
+    taken = db.session.execute(
+        update(Notification)
+        .where(Notification.id == row.id, Notification.status == row.status, Notification.attempts == row.attempts)
+        .values(status=SENDING, claimed_at=now, attempts=row.attempts + 1, next_attempt_at=now + CLAIM_LEASE,
+                # the earlier claim may have died after the server accepted the message: a second copy may follow
+                possible_duplicate=row.possible_duplicate or (retaken and row.message_id is not None),
+                updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    if taken != 1:
+        db.session.rollback()
+        return None
+    # committed on its own, before the checks and the rendering: a try that dies anywhere after this still counts
+    db.session.commit()
+    db.session.refresh(row)
+    return row
+
+
+def _skip_reason(row: Notification, recipient: User | None) -> str | None:
+    if row.kind not in KINDS:
+        return "unknown_kind"
+    if recipient is None or not recipient.is_active_user or recipient.role not in access.STAFF_ROLES:
+        return "inactive"
+    opted_out = db.session.scalar(select(NotificationOptOut.kind).where(
+        NotificationOptOut.user_id == recipient.id, NotificationOptOut.kind == row.kind))
+    return "opted_out" if opted_out else None
+
+
+def language_of(user: User) -> str:
+    languages = current_app.config["CRM_LANGUAGES"]
+    return user.locale if user.locale in languages else current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def render(row: Notification, recipient: User, at: datetime) -> tuple[str, str, str]:
+    """Subject, plain text and HTML in the recipient's language (NotDue when there is nothing to send any more).
+
+    The plain-text part's template (`<kind>.txt.html`) is autoescaped like every template, so no template of the app
+    renders a record's text unescaped; its output is unescaped once, which gives back each value exactly
+    (unescape(escape(s)) == s), as plain text must show it."""
+    kind = KINDS[row.kind]
+    with force_locale(language_of(recipient)):
+        context = kind.compose(row, recipient, at)
+        context.update(recipient_name=recipient.name, lang=language_of(recipient).replace("_", "-"),
+                       preferences_url=mail.absolute_url("auth.profile"))
+        text = html_module.unescape(render_template(f"{kind.template}.txt.html", **context))
+        html = render_template(f"{kind.template}.html", **context)
+    return context["subject"], text, html
+
+
+def _record_failure(notification_id: int, exc: BaseException, now: datetime) -> str:
+    """After a failed try: pending again with the time of its retry, or failed for good (a permanent refusal, or the
+    last try). Returns the new status."""
+    db.session.rollback()
+    row = db.session.get(Notification, notification_id, populate_existing=True)
+    row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+    if mail.is_permanent(exc) or row.attempts >= MAX_ATTEMPTS:
+        row.status = FAILED
+    else:
+        row.status = PENDING
+        row.next_attempt_at = now + timedelta(seconds=min(RETRY_BACKOFF_MAX, RETRY_BACKOFF * 2 ** (row.attempts - 1)))
+    db.session.commit()
+    return row.status
+
+
+def send(notification_id: int, *, at: datetime | None = None) -> str:
+    """Send one notification unless it was already sent: claim, check it is still due (as of `at`, default now),
+    render, store the content and the Message-ID, commit, hand over to SMTP, mark sent. Returns what happened
+    ("sent", "skipped", "failed", or "none" when there was nothing to do). A temporary failure is recorded and
+    raised again, for the caller to retry."""
+    now = utcnow()
+    at = as_aware(at).astimezone(UTC) if at is not None else now
+    row = _claim(notification_id, now)
+    if row is None:
+        return "none"
+    try:
+        recipient = db.session.get(User, row.recipient_id)
+        reason = _skip_reason(row, recipient)
+        if reason is None:
+            try:
+                subject, text, html = render(row, recipient, at)
+            except NotDue as not_due:
+                reason = not_due.reason
+        if reason is not None:
+            row.status, row.skip_reason = SKIPPED, reason
+            db.session.commit()
+            return "skipped"
+        row.subject, row.body_text, row.body_html = mail.one_line(subject)[:500], text, html
+        row.message_id = row.message_id or mail.message_id_for(row.key)
+        message = mail.build_message(to_name=recipient.name, to_email=recipient.email, subject=subject, text=text,
+                                     html=html, message_id=row.message_id, language=language_of(recipient))
+        # an outbox file is named by its row (a resend rewrites it), creation time first so a listing reads in order
+        to_email = recipient.email
+        outbox_name = f"{as_aware(row.created_at).astimezone(UTC):%Y%m%dT%H%M%SZ}-{row.id}-{row.kind}"
+        db.session.commit()  # the content and the Message-ID are kept before the hand-over
+        mail.deliver(message, to_email, outbox_name=outbox_name)
+    except Exception as exc:
+        if _record_failure(notification_id, exc, now) == FAILED:
+            return "failed"
+        raise
+    db.session.execute(update(Notification).where(Notification.id == notification_id)
+                       .values(status=SENT, sent_at=utcnow(), updated_at=utcnow())
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+    return "sent"
+
+
+@dataclass
+class RunResult:
+    found: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+def run(at: datetime) -> RunResult:
+    """`flask crm reminders run`: the scheduled sweep, then every row it found sent from this process (no broker).
+    A row whose send fails stays pending with its retry time, for the worker or the next run."""
+    ids = due_now(at)
+    result = RunResult(found=len(ids))
+    for notification_id in ids:
+        try:
+            outcome = send(notification_id, at=at)
+        except Exception:  # recorded on the row (attempts, last_error); retried later
+            db.session.rollback()
+            outcome = "retry"
+        result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+    return result
+
+
+# --- preferences -----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Preferences:
+    digest_time: time
+    #: whether the user chose the time (else the zone's default)
+    own_time: bool
+    opted_out: frozenset[str]
+
+
+def preferences(user_id: int) -> Preferences:
+    chosen = db.session.scalar(select(NotificationPreference.digest_time)
+                               .where(NotificationPreference.user_id == user_id))
+    opted_out = frozenset(db.session.scalars(select(NotificationOptOut.kind)
+                                             .where(NotificationOptOut.user_id == user_id)))
+    return Preferences(chosen or default_digest_time(), chosen is not None, opted_out)
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    return [(name, str(kind.label)) for name, kind in KINDS.items()]
+
+
+def set_preferences(user_id: int, *, actor: User, opted_out: Iterable[str], digest_time: time | None) -> Preferences:
+    """Save a user's opt-outs and digest time (None: the zone's default). Users change their own; admins anyone's."""
+    if actor.id != user_id and actor.role != Role.ADMIN.value:
+        raise Forbidden(str(_l("You may change only your own reminder settings.")))
+    opted_out = set(opted_out)
+    unknown = opted_out - set(KINDS)
+    if unknown:
+        raise Invalid(str(_l("Please correct the marked fields.")),
+                      {"opted_out": [str(_l("Unknown kind of reminder."))]})
+    before = preferences(user_id)
+    pref = db.session.get(NotificationPreference, user_id) or NotificationPreference(user_id=user_id)
+    pref.digest_time = digest_time.replace(second=0, microsecond=0, tzinfo=None) if digest_time else None
+    db.session.add(pref)
+    for kind in before.opted_out - opted_out:
+        db.session.delete(db.session.get(NotificationOptOut, (user_id, kind)))
+    db.session.add_all(NotificationOptOut(user_id=user_id, kind=kind) for kind in opted_out - before.opted_out)
+    audit.record("update", actor=actor, object_type="user", object_id=user_id, changes={
+        "reminder_opt_outs": [sorted(before.opted_out), sorted(opted_out)],
+        "digest_time": [before.digest_time.strftime("%H:%M") if before.own_time else None,
+                        pref.digest_time.strftime("%H:%M") if pref.digest_time else None]})
+    db.session.commit()
+    return preferences(user_id)
