@@ -70,6 +70,7 @@ def register_blueprints(app: Flask) -> None:
     from .home import bp as home_bp
     from .meetings.calendar_views import bp as calendar_bp
     from .meetings.views import bp as meetings_bp
+    from .notifications.views import bp as notifications_bp
     from .projects.views import bp as projects_bp
 
     app.register_blueprint(home_bp)
@@ -78,6 +79,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(projects_bp)
     app.register_blueprint(meetings_bp)
     app.register_blueprint(calendar_bp)
+    app.register_blueprint(notifications_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the browser's cookie

@@ -875,7 +875,9 @@ def _liven_my_tasks(rng: random.Random, tasks: list, officers: list[User], today
                 task.due_on, task.done_at, task.done_by_id = today, None, None
                 have["today"] += 1
             elif have["done_today"] < want["done_today"] and task.done_at is None and task.due_on > today:
-                task.done_at = max(now - timedelta(minutes=rng.randint(10, 120)), as_aware(task.created_at))
+                # within today in the zone, even just after midnight
+                task.done_at = max(now - timedelta(minutes=rng.randint(10, 120)), _zone_time(today, 0, 0),
+                                   as_aware(task.created_at))
                 task.done_by_id = officer.id
                 have["done_today"] += 1
         timed = next((t for t in recent if t.done_at is None and t.due_on == today), None)

@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 from crm.audit.models import AuditEvent
 from crm.auth import access
 from crm.companies.models import Company
-from crm.core.timeutil import utcnow, zone
+from crm.core.timeutil import as_aware, utcnow, zone
 from crm.extensions import db
+from crm.jobs import services as scheduler
 from crm.meetings import queries as meeting_queries
 from crm.meetings import services as meeting_services
 from crm.projects import queries as project_queries
@@ -66,6 +67,17 @@ def _my_tasks(me) -> dict:
 def healthz():
     db.session.execute(select(1))
     return {"status": "ok"}
+
+
+@bp.route("/healthz/scheduler")
+def healthz_scheduler():
+    """For monitoring, without sign-in (RM-11): 503 when the reminder sweep missed its time, i.e. beat stopped
+    dispatching or no worker runs it. Names, times and flags only; what a run did is on the admin page."""
+    jobs = scheduler.health()
+    body = {"ok": not next(h.missed for h in jobs if h.job.name == scheduler.SWEEP),
+            "jobs": [{"name": h.job.name, "last_run": as_aware(h.last.started_at).isoformat() if h.last else None,
+                      "ok": h.ok, "missed": h.missed} for h in jobs]}
+    return body, 200 if body["ok"] else 503
 
 
 @bp.route("/favicon.ico")

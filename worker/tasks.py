@@ -6,16 +6,20 @@ from celery.schedules import crontab
 from sqlalchemy.exc import OperationalError
 
 from crm.core.database import writing
+from crm.jobs import BY_NAME, purge_runs, record_run
 from crm.notifications.services import MAX_ATTEMPTS, RETRY_BACKOFF, RETRY_BACKOFF_MAX
 
 
 @shared_task(name="auth.purge_expired_sessions", ignore_result=True)
 def purge_expired_sessions() -> int:
-    """Housekeeping: drop sessions and sign-in attempts that ended 30+ days ago."""
+    """Housekeeping: drop sessions and sign-in attempts that ended 30+ days ago, and old runs of the periodic jobs."""
     from crm.auth.services import purge_expired_sessions as purge
 
-    with writing():
-        return purge()
+    with record_run("auth.purge_expired_sessions") as run, writing():
+        n = purge()
+        runs = purge_runs()
+        run.summary = f"{n} sessions, {runs} job runs purged"
+    return n
 
 
 @shared_task(name="maintenance.refresh_statistics", ignore_result=True)
@@ -24,7 +28,8 @@ def refresh_statistics() -> None:
     from crm.core.database import refresh_statistics as refresh
     from crm.extensions import db
 
-    refresh(db.engine)
+    with record_run("maintenance.refresh_statistics"):
+        refresh(db.engine)
 
 
 @shared_task(name="notifications.sweep", ignore_result=True)
@@ -34,10 +39,12 @@ def sweep_notifications() -> int:
     from crm.core.timeutil import utcnow
     from crm.notifications import services
 
-    with writing():
-        ids = services.due_now(utcnow())
-    for notification_id in ids:  # after the commit: a send task always finds its row
-        send_notification.delay(notification_id)
+    with record_run("notifications.sweep") as run:
+        with writing():
+            ids = services.due_now(utcnow())
+        for notification_id in ids:  # after the commit: a send task always finds its row
+            send_notification.delay(notification_id)
+        run.summary = f"{len(ids)} queued"
     return len(ids)
 
 
@@ -53,10 +60,18 @@ def send_notification(notification_id: int) -> str:
         return services.send(notification_id)
 
 
+def _daily(name: str) -> crontab:
+    """A daily job's time comes from crm.jobs, where the scheduler's health check reads it too."""
+    at = BY_NAME[name].at
+    return crontab(hour=at.hour, minute=at.minute)
+
+
 def register_schedule(celery_app) -> None:
     celery_app.conf.beat_schedule = {
-        "purge-expired-sessions": {"task": "auth.purge_expired_sessions", "schedule": crontab(hour=3, minute=15)},
-        "refresh-statistics": {"task": "maintenance.refresh_statistics", "schedule": crontab(hour=3, minute=45)},
+        "purge-expired-sessions": {"task": "auth.purge_expired_sessions",
+                                   "schedule": _daily("auth.purge_expired_sessions")},
+        "refresh-statistics": {"task": "maintenance.refresh_statistics",
+                               "schedule": _daily("maintenance.refresh_statistics")},
         # every minute: 08:30 digests go at 08:30; a sweep that waited in the queue past the next one is dropped
         "notifications-sweep": {"task": "notifications.sweep", "schedule": crontab(), "options": {"expires": 50}},
     }

@@ -1,4 +1,4 @@
-"""The admin screens: users, teams, reference lists, settings and the audit log."""
+"""The admin screens: users, teams, reference lists, settings, the audit log and the scheduler's health."""
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -15,6 +15,7 @@ from crm.core.pagination import Page, page_args
 from crm.core.timeutil import utcnow
 from crm.errors import Conflict, Invalid, NotFound
 from crm.extensions import db
+from crm.jobs import services as scheduler_jobs
 from crm.reference import services as reference
 from crm.reference.models import REFERENCE_KINDS, RefItem
 from crm.web import signed_in_user
@@ -234,3 +235,20 @@ def audit_log():
                               .limit(per_page).offset((page - 1) * per_page)).all()
     return render_template("admin/audit.html", rows=rows, page=Page(page, per_page, total), action=action,
                            object_type=object_type)
+
+
+# --- scheduler -------------------------------------------------------------------------------------------------------
+
+#: each periodic job's name on the scheduler page (the key is its Celery task name)
+JOB_LABELS = {
+    "notifications.sweep": _l("Reminder sweep"),
+    "auth.purge_expired_sessions": _l("Purge expired sessions"),
+    "maintenance.refresh_statistics": _l("Refresh database statistics"),
+}
+
+
+@bp.route("/scheduler")
+def scheduler():
+    """When each periodic job last ran, how long it took and what it did; a job that missed its time is flagged
+    (reminders that silently stopped because beat was not running)."""
+    return render_template("admin/scheduler.html", rows=scheduler_jobs.health(), labels=JOB_LABELS)

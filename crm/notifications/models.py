@@ -1,11 +1,11 @@
 """The notification log (one row per reminder that is due or was sent) and each user's reminder preferences."""
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, Time
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.core.models import TimestampMixin
-from crm.core.timeutil import utcnow
+from crm.core.timeutil import as_aware, utcnow
 from crm.extensions import db
 
 #: waiting for a send task (new, or failed and waiting for its retry)
@@ -89,3 +89,38 @@ class NotificationOptOut(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(30), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+#: a periodic job's run: started and not finished (still going, or its worker died mid-run)
+RUNNING = "running"
+JOB_OK = "ok"
+JOB_ERROR = "error"
+
+
+class JobRun(db.Model):
+    """One run of a periodic job (the reminder sweep, the nightly housekeeping): the scheduler's heartbeat (RM-11).
+    A beat that stopped dispatching leaves no new rows, so the admin page and /healthz/scheduler can say so instead
+    of reminders silently stopping. Written by `crm.jobs.record_run`; rows older than two weeks are purged nightly."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (
+        # each job's latest run (the health check), and the nightly purge by age
+        Index("ix_job_run_name_started", "name", "started_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: the Celery task's name ("notifications.sweep"); the CLI's sweep records under the task's name too
+    name: Mapped[str] = mapped_column(String(60))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(10), default=RUNNING)
+    #: what the run did, in a few words ("3 due; 3 sent"), or the error's first line
+    summary: Mapped[str | None] = mapped_column(String(200))
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.finished_at is None:
+            return None
+        return as_aware(self.finished_at) - as_aware(self.started_at)
+
+    def __repr__(self) -> str:
+        return f"<JobRun {self.id} {self.name} {self.outcome}>"

@@ -7,6 +7,8 @@ deactivated); or back to pending with a retry time after a temporary failure, an
 permanent refusal. A claim whose worker died is taken again once its lease has passed.
 """
 import html as html_module
+import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -20,7 +22,7 @@ from crm.audit import services as audit
 from crm.auth import access
 from crm.auth.models import Role, User
 from crm.core.timeutil import as_aware, utcnow
-from crm.errors import Forbidden, Invalid
+from crm.errors import Conflict, Forbidden, Invalid, NotFound
 from crm.extensions import db
 
 from . import mail
@@ -182,7 +184,7 @@ def render(row: Notification, recipient: User, at: datetime) -> tuple[str, str, 
     with force_locale(language_of(recipient)):
         context = kind.compose(row, recipient, at)
         context.update(recipient_name=recipient.name, lang=language_of(recipient).replace("_", "-"),
-                       preferences_url=mail.absolute_url("auth.profile"))
+                       preferences_url=mail.absolute_url("notifications.settings"))
         text = html_module.unescape(render_template(f"{kind.template}.txt.html", **context))
         html = render_template(f"{kind.template}.html", **context)
     return context["subject"], text, html
@@ -243,6 +245,48 @@ def send(notification_id: int, *, at: datetime | None = None) -> str:
                        .execution_options(synchronize_session=False))
     db.session.commit()
     return "sent"
+
+
+def resend(notification_id: int, *, actor: User) -> Notification:
+    """Put a failed notification back in the queue (managers and admins): pending, its tries counted afresh, the same
+    Message-ID. Audited and committed, then its send task is queued without waiting for the broker; a queuing that
+    fails leaves the row pending, and the sweep's recovery pass (`recoverable`) queues it again."""
+    if not access.is_manager(actor):
+        raise Forbidden(str(_l("Only a manager or an administrator may send a reminder again.")))
+    row = db.session.get(Notification, notification_id)
+    if row is None:
+        raise NotFound(str(_l("No such reminder.")))
+    now = utcnow()
+    # guarded on the status: two clicks, or a resend racing a send, reset the row at most once
+    taken = db.session.execute(
+        update(Notification).where(Notification.id == row.id, Notification.status == FAILED)
+        .values(status=PENDING, attempts=0, claimed_at=None, next_attempt_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    if taken != 1:
+        db.session.rollback()
+        raise Conflict(str(_l("Only a failed reminder can be sent again.")))
+    audit.record("update", actor=actor, object_type="notification", object_id=row.id, label=row.key,
+                 changes={"status": [FAILED, PENDING], "attempts": [row.attempts, 0]})
+    db.session.commit()
+    db.session.refresh(row)
+    queue_send(row.id)
+    return row
+
+
+def _publish(celery_app, notification_id: int) -> None:
+    try:
+        celery_app.send_task("notifications.send", args=[notification_id], retry=False)
+    except Exception:  # the row is pending: the sweep's recovery pass queues it again
+        logging.getLogger(__name__).warning("could not queue notification %s", notification_id, exc_info=True)
+
+
+def queue_send(notification_id: int) -> threading.Thread:
+    """Queue one send task from a web request (after its commit) on a thread of its own: with Redis down, connecting
+    takes up to the broker's connection timeout, which a page must not wait for (R4)."""
+    thread = threading.Thread(target=_publish, args=(current_app.extensions["celery"], notification_id),
+                              name=f"queue-notification-{notification_id}", daemon=True)
+    thread.start()
+    return thread
 
 
 @dataclass

@@ -2,7 +2,7 @@
 the per-column card cap and "show more", what a card shows (code names, the stale mark, escaping), and the move
 endpoint's answers (200 with new totals, 409 with the card as it is, 422, 403, 404), on SQLite and PostgreSQL."""
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,7 +11,8 @@ from bs4 import BeautifulSoup
 from sqlalchemy import func, select
 
 from crm.audit.models import AuditEvent
-from crm.core.timeutil import utcnow
+from crm.core.timeutil import today_in_zone, utcnow
+from crm.core.timeutil import zone as zone_of_app
 from crm.extensions import db
 from crm.projects import queries, services
 from crm.projects.board import money_label
@@ -122,7 +123,10 @@ def test_one_column_per_stage_with_count_total_and_cards(client, zone):
 def test_days_in_stage_on_the_card(client, zone):
     a = zone["a"]
     project = make_project(owner=a, stage="site_visit")
-    project.stage_changed_at = utcnow() - timedelta(days=12, hours=1)
+    # noon, zone time, twelve calendar days ago (an hour before "now" minus 12 days would be 13 days just after
+    # midnight in the zone)
+    project.stage_changed_at = datetime.combine(today_in_zone() - timedelta(days=12), time(12),
+                                                tzinfo=zone_of_app()).astimezone(UTC)
     db.session.commit()
     login(client, a)
     soup = soup_of(client.get("/projects/board"))

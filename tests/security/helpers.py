@@ -15,6 +15,7 @@ from crm.audit.models import AuditEvent
 from crm.core.timeutil import today_in_zone, utcnow
 from crm.extensions import db
 from crm.meetings.models import Meeting, Task
+from crm.notifications.models import Notification
 from crm.projects.models import FundsEntry, SavedView
 from crm.reference.models import RefItem
 
@@ -135,6 +136,16 @@ def _two_teams() -> SimpleNamespace:
     w.task_a = Task(title="一组待办", due_on=today, owner_id=w.a.id, company_id=w.pool.id, meeting_id=w.meeting_a.id)
     db.session.add_all([w.task_b, w.task_deleted_b, w.task_a])
     db.session().expire_on_commit = True
+    db.session.commit()
+    # reminders: b's sent one (team 1 may not open it), a's failed one (a manager may send it again)
+    w.notification_b = Notification(kind="digest", recipient_id=w.b.id, object_type="user", object_id=w.b.id,
+                                    period="2025-03-03", key=f"digest/{w.b.id}/user:{w.b.id}/2025-03-03",
+                                    status="sent", attempts=1, subject="二组每日提醒", body_text="二组待办",
+                                    sent_at=utcnow())
+    w.notification_a = Notification(kind="digest", recipient_id=w.a.id, object_type="user", object_id=w.a.id,
+                                    period="2025-03-03", key=f"digest/{w.a.id}/user:{w.a.id}/2025-03-03",
+                                    status="failed", attempts=5, last_error="SMTPRecipientsRefused: 550")
+    db.session.add_all([w.notification_b, w.notification_a])
     db.session.commit()
     w.ref_item = db.session.scalar(select(RefItem).where(RefItem.kind == "cluster").order_by(RefItem.id))
     return w

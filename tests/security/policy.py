@@ -18,7 +18,7 @@ MANAGERS = {"officer": DENY, "manager": ALLOW, "liaison": DENY, "admin": ALLOW}
 STAFF = {"officer": ALLOW, "manager": ALLOW, "liaison": DENY, "admin": ALLOW}
 
 POLICY: dict[str, dict[str, str]] = {
-    # administration: users, teams, reference lists, settings, audit log
+    # administration: users, teams, reference lists, settings, audit log, the scheduler's health
     "GET admin.index": ADMIN_ONLY,
     "GET admin.users": ADMIN_ONLY,
     "GET admin.new_user": ADMIN_ONLY,
@@ -37,6 +37,7 @@ POLICY: dict[str, dict[str, str]] = {
     "GET admin.settings": ADMIN_ONLY,
     "POST admin.settings": ADMIN_ONLY,
     "GET admin.audit_log": ADMIN_ONLY,
+    "GET admin.scheduler": ADMIN_ONLY,
     # manager-only actions on the company book: the trash, restore, reassign
     "GET companies.trash": MANAGERS,
     "POST companies.restore": MANAGERS,
@@ -99,6 +100,13 @@ POLICY: dict[str, dict[str, str]] = {
     "POST meetings.task_reopen": STAFF,
     "POST meetings.task_snooze": STAFF,
     "POST meetings.task_delete": STAFF,
+    # reminders (notifications) are staff pages (liaisons receive none: 403); an officer sees their own, a manager
+    # everyone's (the walker holds another's to 404); only managers and admins send a failed one again
+    "GET notifications.index": STAFF,
+    "GET notifications.show": STAFF,
+    "GET notifications.settings": STAFF,
+    "POST notifications.settings": STAFF,
+    "POST notifications.resend": MANAGERS,
     # the company's and the project's timeline as htmx fragments (filter chips, "show older"): like their pages
     "GET companies.timeline": STAFF,
     "GET projects.timeline": STAFF,

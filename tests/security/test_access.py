@@ -59,6 +59,7 @@ ID_PARAMS = {
     "view_id": lambda w: [w.view_b.id, 987654],
     "meeting_id": lambda w: [w.meeting_b.id, w.meeting_deleted_b.id, 987654],
     "task_id": lambda w: [w.task_b.id, w.task_deleted_b.id, 987654],
+    "notification_id": lambda w: [w.notification_b.id, 987654],
 }
 #: parameters that name no record
 PLAIN_PARAMS = {"code": "en", "kind": "cluster", "filename": "js/app.js", "token": "not-a-feed-token"}
@@ -629,6 +630,8 @@ def _request(key: str, w, role: str = "officer") -> tuple[str, dict, dict]:
         body = {"title": "矩阵待办", "due": "2025-03-05", "company_id": w.pool.id, "owner_id": w.a.id}
     if endpoint.startswith("meetings."):
         args, data = _meeting_request(endpoint, w, args, data)
+    if endpoint in {"notifications.show", "notifications.resend"}:
+        args["notification_id"] = w.notification_a.id
     if endpoint in {"companies.timeline"}:
         args["company_id"] = w.pool.id
     if endpoint in {"projects.timeline"}:
