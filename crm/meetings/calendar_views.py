@@ -20,7 +20,7 @@ from crm.core.forms import posted_int
 from crm.core.timeutil import as_aware, today_in_zone, utcnow, zone
 from crm.errors import NotFound
 from crm.extensions import csrf, db
-from crm.projects.queries import visible_company_ids
+from crm.projects.queries import shown_company_name, visible_company_ids
 from crm.web import id_url, signed_in_user
 
 from . import ical, queries, services
@@ -255,9 +255,8 @@ def _entries(viewer: User, items: queries.CalendarItems, now: datetime, several:
     company_ids = visible_company_ids(viewer, secret) if secret else set()
 
     def subject(company_name, project_id, confidential, code_name, project_company_id) -> str:
-        if confidential and project_company_id not in company_ids:
-            return code_name or f"#{project_id}"
-        return company_name or ""
+        return shown_company_name(company_name, project_id=project_id, confidential=confidential,
+                                  code_name=code_name, company_visible=project_company_id in company_ids)
 
     def hint(time: str, title: str, shown: str, owner: str) -> str:
         return (f"{time} " if time else "") + title + (f" · {shown}" if shown else "") + \

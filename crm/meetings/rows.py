@@ -10,11 +10,11 @@ from sqlalchemy import select
 
 from crm.auth import access
 from crm.auth.models import User
-from crm.companies.models import Company
 from crm.core.timeutil import to_zone, utcnow, zone
 from crm.extensions import db
 from crm.i18n import gettext as _
 from crm.projects.models import Project
+from crm.projects.queries import shown_company_name, visible_company_ids
 from crm.web import RowUrls
 
 from . import services
@@ -30,11 +30,9 @@ class Links:
 
     @classmethod
     def of(cls, me: User, records) -> "Links":
-        company_ids = {r.company_id for r in records if r.company_id}
         project_ids = {r.project_id for r in records if r.project_id}
         return cls(
-            set(db.session.scalars(select(Company.id).where(Company.id.in_(company_ids), access.company_scope(me))))
-            if company_ids else set(),
+            visible_company_ids(me, [r for r in records if r.company_id]),
             set(db.session.scalars(select(Project.id).where(Project.id.in_(project_ids), access.project_scope(me))))
             if project_ids else set())
 
@@ -45,9 +43,9 @@ class Links:
             project, company = record.project, record.company
             refs = TaskRefs(company.name if company is not None else None, project and project.name,
                             project and project.code_name, project and project.confidential)
-        if refs.project_confidential and record.company_id not in self.company_ids:
-            return refs.project_code_name or ""
-        return refs.company_name or ""
+        return shown_company_name(refs.company_name, project_id=record.project_id,
+                                  confidential=refs.project_confidential, code_name=refs.project_code_name,
+                                  company_visible=record.company_id in self.company_ids)
 
     def project_name(self, record, refs: TaskRefs | None = None) -> str:
         if record.project_id not in self.project_ids:
@@ -78,10 +76,10 @@ class TaskRows:
     """What every task row of a page needs, once: today, the fixed words, the CSRF token, the link patterns and which
     companies and projects the viewer may open. `back` is where the rows' buttons return to."""
 
-    def __init__(self, me: User, back: str, links: Links | None = None, records=()):
+    def __init__(self, me: User, back: str, links: Links):
         self.me = me
         self.back = back
-        self.links = links if links is not None else Links.of(me, records)
+        self.links = links
         self.now = utcnow()
         self.today = self.now.astimezone(zone()).date()
         self.week_end = services.week_end(self.today)

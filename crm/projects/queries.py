@@ -245,9 +245,18 @@ def visible_company_ids(user: User, projects: list[Project]) -> set[int]:
 
 def shown_name(project: Project, company_ids: set[int]) -> str:
     """The company's name, or the code name for a confidential project whose company the viewer may not see."""
-    if project.confidential and project.company_id not in company_ids:
-        return project.code_name or f"#{project.id}"
-    return project.company.name if project.company else ""
+    return shown_company_name(project.company.name if project.company else None, project_id=project.id,
+                              confidential=project.confidential, code_name=project.code_name,
+                              company_visible=project.company_id in company_ids)
+
+
+def shown_company_name(company_name: str | None, *, project_id: int | None, confidential: bool | None,
+                       code_name: str | None, company_visible: bool) -> str:
+    """`shown_name` from columns already read (a list that joins the names in rather than loading the projects):
+    a record on a confidential project names the project's code name to a viewer who may not see its company."""
+    if confidential and not company_visible:
+        return code_name or f"#{project_id}"
+    return company_name or ""
 
 
 # --- a project's page ------------------------------------------------------------------------------------------------

@@ -69,3 +69,18 @@ def test_whoever_may_open_an_owners_task_page_sees_every_live_task_of_theirs(app
                 assert scoped == live
             else:
                 assert scoped != live
+
+
+def test_a_confidential_projects_records_name_its_code_name_the_same_way_everywhere():
+    """Task rows, the calendar and the feed share projects.queries.shown_company_name: the code name (or "#id"
+    without one) to a viewer who may not see the company, the company's name otherwise."""
+    from crm.projects.queries import shown_company_name
+
+    def name(**kw):
+        return shown_company_name("华星光电", project_id=7, **kw)
+
+    assert name(confidential=True, code_name="北极星", company_visible=False) == "北极星"
+    assert name(confidential=True, code_name="", company_visible=False) == "#7"
+    assert name(confidential=True, code_name="北极星", company_visible=True) == "华星光电"
+    assert name(confidential=False, code_name="北极星", company_visible=False) == "华星光电"
+    assert shown_company_name(None, project_id=None, confidential=None, code_name=None, company_visible=True) == ""
