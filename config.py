@@ -14,7 +14,20 @@ DEV_SECRET_KEY = "dev-only-not-secret"
 #: seconds before Redis hands an unacknowledged message to another worker: longer than any retry countdown
 #: (notifications.send backs off to at most 10 minutes) and than task_time_limit, or a task waiting for its retry,
 #: or still running, would run twice (R1)
-REDIS_VISIBILITY_TIMEOUT = 3600
+REDIS_VISIBILITY_TIMEOUT = int(os.environ.get("REDIS_VISIBILITY_TIMEOUT", "3600"))
+#: the hard cap on one task's run (seconds): below the visibility timeout and the reminders' claim lease
+TASK_TIME_LIMIT = int(os.environ.get("CRM_TASK_TIME_LIMIT", "240"))
+
+# Reminders' timing (seconds; crm.notifications.services). The environment may shorten them, as the chaos tests do
+# (tests/notifications/test_chaos.py) to see a crash recovered in seconds; production keeps these defaults, and the
+# order must hold: retry backoff max < visibility timeout, task time limit < claim lease.
+#: a send's retry countdown: this, doubling per try, up to the max (the send task's retry_backoff and its max)
+NOTIFICATION_RETRY_BACKOFF = int(os.environ.get("CRM_RETRY_BACKOFF_SECONDS", "30"))
+NOTIFICATION_RETRY_BACKOFF_MAX = int(os.environ.get("CRM_RETRY_BACKOFF_MAX_SECONDS", "600"))
+#: a claim older than this belongs to a worker that died
+NOTIFICATION_CLAIM_LEASE = int(os.environ.get("CRM_CLAIM_LEASE_SECONDS", "600"))
+#: a pending row (or an expired claim) this long past its time had its send lost: the sweep queues it again
+NOTIFICATION_REQUEUE_AFTER = int(os.environ.get("CRM_REQUEUE_AFTER_SECONDS", "300"))
 
 
 def _bool(name: str, default: bool = False) -> bool:
@@ -77,6 +90,11 @@ class Config:
     #: meeting its reminder goes out
     CRM_DIGEST_TIME = os.environ.get("CRM_DIGEST_TIME", "08:30")
     CRM_MEETING_REMINDER_MINUTES = int(os.environ.get("CRM_MEETING_REMINDER_MINUTES", "60"))
+    #: the weekly round (zone time, Mondays): the managers' pipeline summary and the stale-lead nudges
+    CRM_WEEKLY_TIME = os.environ.get("CRM_WEEKLY_TIME", "09:00")
+    #: how often beat queues the reminder sweep (seconds; 60 = at the start of every minute). Tests shorten it; the
+    #: scheduler counts as stalled after three intervals without a sweep (RM-11)
+    CRM_SWEEP_SECONDS = int(os.environ.get("CRM_SWEEP_SECONDS", "60"))
 
     CELERY = {
         "broker_url": os.environ.get("REDIS_URL") or "filesystem://",
@@ -100,7 +118,7 @@ class Config:
         # a late-acked task whose broker connection dropped is redelivered anyway: stop it rather than finish twice
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_prefetch_multiplier": 1,
-        "task_time_limit": 240,
+        "task_time_limit": TASK_TIME_LIMIT,
         "beat_schedule_filename": str(INSTANCE_DIR / "celerybeat-schedule"),
     }
 

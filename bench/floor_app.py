@@ -290,3 +290,104 @@ def feed_rows():
                                  open_only=True)
     body = render_template_string(FEED, meetings=meetings, tasks=tasks)
     return body, 200, {"Content-Type": "text/calendar; charset=utf-8"}
+
+
+# --- issue 6: the support board's wall chart --------------------------------------------------------------------
+# The same four statements the board runs (crm/support/board.py), with the same parameters, each cell's status worked
+# out in Python, and a bare table: no sign-in, layout, legend, filters form or translations.
+
+BOARD_KINDS = ("land_acquired", "planning_permit", "construction_permit", "construction_start", "topping_out",
+               "equipment_in", "trial_production", "production_start", "full_capacity")
+_BOARD_RANK = ("CASE WHEN m.id IS NULL THEN 4 WHEN m.actual_date IS NOT NULL THEN 3 WHEN m.planned_date IS NULL THEN 2 "
+               "WHEN m.planned_date < :on THEN 0 WHEN m.planned_date <= :warn THEN 1 ELSE 2 END")
+_BOARD_ORDER = {
+    "worst": f"min({_BOARD_RANK}), min(CASE WHEN m.actual_date IS NULL THEN m.planned_date END) NULLS LAST, "
+             "p.name, p.id",
+    "name": "p.name, p.id",
+    "production": "max(CASE WHEN m.kind = 'production_start' THEN m.planned_date END) NULLS LAST, p.name, p.id",
+}
+WALL = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>board</title></head><body>
+<p>{{ total }} projects</p>
+<table>
+<thead><tr><th>Project</th><th>Requests</th>{% for k in kinds %}<th>{{ k }}</th>{% endfor %}</tr></thead>
+<tbody>
+{% for r in rows %}<tr><th><a href="/projects/{{ r.id }}">{{ r.name }}</a> {{ r.company }} {{ r.stage }}
+{{ r.owner }}</th><td>{{ r.requests }} ({{ r.late }})</td>{% for c in r.cells %}{% if c %}<td class="{{ c.status }}">
+{{ c.status }} {{ c.planned }} {{ c.actual or "" }}</td>{% else %}<td>—</td>{% endif %}{% endfor %}</tr>
+{% endfor %}</tbody></table></body></html>"""
+
+
+def _board_status(actual, planned, on, warn) -> str:
+    if actual is not None:
+        return "done"
+    if planned is None:
+        return "green"
+    if isinstance(planned, str):  # SQLite hands dates back as text
+        planned = date.fromisoformat(planned)
+    return "red" if planned < on else "yellow" if planned <= warn else "green"
+
+
+@app.route("/board-rows")
+def board_rows():
+    """The wall chart for an officer (`user`, `team`): signed-or-later projects visible to them (not deleted; not
+    confidential unless theirs or their team's), key ones unless key=0, in a park if given, ordered as asked; one
+    page of ids with the total, those projects with company and officer, their milestones, their open requests."""
+    args = request.args
+    on = date.fromisoformat(args["on"])
+    warn = on + timedelta(days=int(args["days"]))
+    user, team = int(args["user"]), int(args["team"])
+    where = ["p.deleted_at IS NULL", "p.stage IN ('signed', 'under_construction', 'in_production', 'full_capacity')",
+             "(p.confidential = :false OR p.owner_id = :user OR p.owner_id IN "
+             "(SELECT id FROM \"user\" WHERE team_id = :team))"]
+    params = {"false": False, "user": user, "team": team, "on": on, "warn": warn,
+              "limit": int(args.get("limit", 500))}
+    if args.get("sort", "worst") != "worst":
+        del params["on"], params["warn"]
+    if args.get("key", "1") == "1":
+        where.append("p.key_project = :true")
+        params["true"] = True
+    if args.get("park"):
+        where.append("p.park = :park")
+        params["park"] = args["park"]
+    ids_sql = text(f"SELECT p.id, count(*) OVER () AS total FROM project p LEFT OUTER JOIN milestone m "
+                   f"ON m.project_id = p.id AND m.deleted_at IS NULL WHERE {' AND '.join(where)} "
+                   f"GROUP BY p.id, p.name ORDER BY {_BOARD_ORDER[args.get('sort', 'worst')]} LIMIT :limit")
+    if "on" in params:
+        ids_sql = ids_sql.bindparams(bindparam("on", type_=Date), bindparam("warn", type_=Date))
+    with engine.connect() as conn:
+        found = conn.execute(ids_sql, params).all()
+        ids = [r.id for r in found]
+        total = found[0].total if found else 0
+        expanding = bindparam("ids", expanding=True)
+        projects = conn.execute(text(
+            "SELECT p.id, p.name, p.stage, p.confidential, p.code_name, c.name AS company, c.owner_id AS holder, "
+            "h.team_id AS holder_team, o.name AS owner FROM project p JOIN company c ON c.id = p.company_id "
+            "LEFT OUTER JOIN \"user\" h ON h.id = c.owner_id LEFT OUTER JOIN \"user\" o ON o.id = p.owner_id "
+            "WHERE p.id IN :ids").bindparams(expanding), {"ids": ids}).all() if ids else []
+        milestones = conn.execute(text(
+            "SELECT id, project_id, kind, planned_date, actual_date, department FROM milestone "
+            "WHERE project_id IN :ids AND deleted_at IS NULL").bindparams(expanding), {"ids": ids}).all() if ids else []
+        open_requests = conn.execute(text(
+            "SELECT project_id, count(*) AS n, sum(CASE WHEN deadline < :on THEN 1 ELSE 0 END) AS late "
+            "FROM enterprise_request WHERE project_id IN :ids AND status IN ('open', 'in_progress') "
+            "AND deleted_at IS NULL GROUP BY project_id").bindparams(expanding, bindparam("on", type_=Date)),
+            {"ids": ids, "on": on}).all() if ids else []
+    cells: dict[int, dict] = {}
+    for m in milestones:
+        cells.setdefault(m.project_id, {})[m.kind] = {
+            "status": _board_status(m.actual_date, m.planned_date, on, warn), "planned": m.planned_date or "—",
+            "actual": m.actual_date}
+    counts = {r.project_id: r for r in open_requests}
+    by_id = {p.id: p for p in projects}
+    rows = []
+    for i in ids:
+        p = by_id[i]
+        mine = p.holder is None or p.holder == user or p.holder_team == team
+        shown = (p.code_name or f"#{p.id}") if p.confidential and not mine else p.company
+        request_row = counts.get(i)
+        rows.append({"id": i, "name": p.name, "company": shown, "stage": p.stage, "owner": p.owner,
+                     "requests": request_row.n if request_row else 0,
+                     "late": request_row.late if request_row else 0,
+                     "cells": [cells.get(i, {}).get(k) for k in BOARD_KINDS]})
+    return render_template_string(WALL, rows=rows, total=total, kinds=BOARD_KINDS)

@@ -72,6 +72,8 @@ def register_blueprints(app: Flask) -> None:
     from .meetings.views import bp as meetings_bp
     from .notifications.views import bp as notifications_bp
     from .projects.views import bp as projects_bp
+    from .support.board_views import bp as board_bp
+    from .support.views import bp as support_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
@@ -80,6 +82,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(meetings_bp)
     app.register_blueprint(calendar_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(support_bp)
+    app.register_blueprint(board_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the browser's cookie

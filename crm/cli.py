@@ -66,13 +66,17 @@ def seed_demo(companies, reference_only):
             return
         result = demo.seed_demo(companies)
     if result["users"]:
+        # added to the sign-ins of an earlier load (a newer demo brings new users): those passwords exist nowhere else
         path = _credentials_file()
-        lines = [f"{email}  {password}" for email, password in result["users"].items()]
+        kept = [line for line in (path.read_text(encoding="utf-8").splitlines()[1:] if path.exists() else [])
+                if line.strip() and line.split()[0] not in result["users"]]
+        lines = kept + [f"{email}  {password}" for email, password in result["users"].items()]
         path.write_text("Demo sign-ins (e-mail  password):\n" + "\n".join(lines) + "\n", encoding="utf-8")
         os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
     click.echo(f"Demo zone loaded: {len(result['users'])} new users, {result['companies']} new companies, "
                f"{result.get('projects', 0)} new projects, {result.get('meetings', 0)} new meetings, "
-               f"{result.get('tasks', 0)} new tasks.")
+               f"{result.get('tasks', 0)} new tasks, {result.get('milestones', 0)} new milestones, "
+               f"{result.get('requests', 0)} new enterprise requests.")
     show_demo_credentials()
 
 
@@ -108,9 +112,33 @@ def purge_sessions():
         click.echo(f"{purge_expired_sessions()} old sessions deleted.")
 
 
+@crm_cli.command("release-expired-claims")
+def release_expired_claims():
+    """Return to the public pool every prospect whose protection period ended (the worker does it daily at 02:30);
+    the next reminder sweep tells the officers who held them."""
+    from crm.companies.services import release_expired_claims as release
+    from crm.jobs import record_run
+
+    with record_run("companies.release_expired_claims") as run, writing():
+        released = release()
+        run.summary = f"{len(released)} companies returned to the public pool"
+    click.echo(f"{len(released)} companies returned to the public pool.")
+
+
+@crm_cli.command("backfill-milestones")
+def backfill_milestones():
+    """Give every live project already signed or later its standard milestones, as signing does now: for projects
+    signed before the support board existed (or loaded without the projects service). Safe to run again."""
+    from crm.support.services import backfill_standard_milestones
+
+    with writing():
+        done = backfill_standard_milestones()
+    click.echo(f"{done} projects got their standard milestones.")
+
+
 @crm_cli.group("reminders")
 def reminders_cli():
-    """Reminder e-mails (daily digest, meeting reminders)."""
+    """Reminder e-mails (digest, meetings, escalation, stale leads, public pool, weekly summary)."""
 
 
 def _moment(value: str):

@@ -43,7 +43,10 @@ DEPARTMENTS = [("natural_resources", "自然资源局", "Natural Resources Burea
                ("approval", "行政审批局", "Administrative Approval Bureau"),
                ("human_resources", "人社局", "Human Resources Bureau"),
                ("finance_office", "金融办", "Finance Office"), ("water_gas", "水务燃气", "Water and Gas"),
-               ("tax", "税务局", "Tax Bureau"), ("science_tech", "科技局", "Science and Technology Bureau")]
+               ("tax", "税务局", "Tax Bureau"), ("science_tech", "科技局", "Science and Technology Bureau"),
+               ("development_reform", "发改委", "Development and Reform Commission"),
+               ("market_regulation", "市场监管局", "Market Regulation Bureau"),
+               ("transport", "交通运输局", "Transport Bureau")]
 SOURCES = [("event", "招商活动", "Promotion event"), ("referral", "朋友/中介推荐", "Referral"),
            ("anchor_referral", "龙头企业推荐", "Anchor referral"), ("consultant", "招商顾问", "Consultant"),
            ("cold", "主动上门", "Cold approach"), ("online", "网络线索", "Online")]
@@ -92,7 +95,12 @@ DEMO_USERS = [
     ("chen@demo.zone", "陈明", Role.OFFICER, 0, None),
     ("li@demo.zone", "李芳", Role.OFFICER, 1, None),
     ("zhou@demo.zone", "周强", Role.OFFICER, 2, None),
+    # department liaisons (职能部门联络员), one for every two or three departments: those most requests go to
     ("liaison@demo.zone", "赵联络（自然资源局）", Role.LIAISON, None, "natural_resources"),
+    ("power@demo.zone", "钱联络（供电公司）", Role.LIAISON, None, "power_supply"),
+    ("housing@demo.zone", "孙联络（住建局）", Role.LIAISON, None, "housing_construction"),
+    ("approval@demo.zone", "吴联络（行政审批局）", Role.LIAISON, None, "approval"),
+    ("hr@demo.zone", "郑联络（人社局）", Role.LIAISON, None, "human_resources"),
 ]
 
 
@@ -221,7 +229,9 @@ def seed_demo(companies: int = 300) -> dict:
     added = seed_companies(companies)
     projects = seed_projects()
     meetings, tasks = seed_meetings()
-    return {"users": created, "companies": added, "projects": projects, "meetings": meetings, "tasks": tasks}
+    milestones, requests = seed_support()
+    return {"users": created, "companies": added, "projects": projects, "meetings": meetings, "tasks": tasks,
+            "milestones": milestones, "requests": requests}
 
 
 # --- projects (招商项目) ---------------------------------------------------------------------------------------------
@@ -886,3 +896,373 @@ def _liven_my_tasks(rng: random.Random, tasks: list, officers: list[User], today
             timed.due_at = min(now + timedelta(hours=2), _zone_time(today, 23, 59)) if late else \
                 _zone_time(today, 17, 0)
             timed.due_at = timed.due_at.replace(second=0, microsecond=0)
+
+
+# --- support board: milestones and enterprise requests (项目帮扶 / 企业诉求) -----------------------------------------
+
+#: the department responsible for each standard milestone (None: the project's officer alone)
+_MILESTONE_DEPARTMENTS = {
+    "land_acquired": "natural_resources", "planning_permit": "natural_resources", "construction_permit": "approval",
+    "construction_start": "housing_construction", "topping_out": "housing_construction",
+    "equipment_in": "power_supply", "trial_production": "human_resources", "production_start": "market_regulation",
+    "full_capacity": None,
+}
+#: the milestones between two stage moves, and how far along the way from one to the other each falls: before
+#: construction start (from signing), and between construction start and production start
+_PHASES = ((("land_acquired", 0.3), ("planning_permit", 0.6), ("construction_permit", 0.85)),
+           (("topping_out", 0.4), ("equipment_in", 0.65), ("trial_production", 0.85)))
+#: (note when done, note when late) of each milestone; a done one has its note now and then
+_MILESTONE_NOTES = {
+    "land_acquired": ("已摘牌并签订土地出让合同", "土地挂牌公告期延长，摘牌推迟"),
+    "planning_permit": ("建设工程规划许可证已核发", "规划方案按专家评审意见修改中"),
+    "construction_permit": ("施工许可证已核发", "施工图审查意见待设计院回复"),
+    "construction_start": ("举行开工仪式", "等待施工许可，开工推迟"),
+    "topping_out": ("主体结构封顶", "雨季影响，主体施工滞后"),
+    "equipment_in": ("首批生产设备进场安装", "进口设备到港延期"),
+    "trial_production": ("试生产，良品率爬坡中", "首批操作工招聘未到位"),
+    "production_start": ("正式投产", "环保验收排期中"),
+    "full_capacity": ("达到设计产能", "订单爬坡慢于预期"),
+}
+_SOON_NOTES = ["本周内完成，联络员已跟进", "材料已齐，等待现场核查", "已约相关部门现场办公"]
+#: (category, department, when: "build" signed / under construction, "run" in production / full capacity, or
+#: "any"; what the company asks, how it was resolved)
+_REQUESTS = [
+    ("land", "natural_resources", "build", "地块内有一处10千伏高压线需迁改，影响厂房布局，请求协调迁改时间。",
+     "已协调供电公司制定迁改方案，高压线迁改完成。"),
+    ("land", "natural_resources", "any", "不动产权证办理进度慢，影响企业申请项目贷款，请求加快办理。",
+     "自然资源局开通绿色通道，不动产权证已核发。"),
+    ("land", "natural_resources", "run", "二期预留用地约{land}亩，希望尽快启动挂牌出让程序。",
+     "二期用地已纳入年度供地计划，完成挂牌出让。"),
+    ("utilities", "power_supply", "build", "施工临时用电容量不足（现有400kVA），申请增容至1250kVA。",
+     "供电公司完成临时用电增容，已送电。"),
+    ("utilities", "power_supply", "any", "投产后需双回路供电，请求提前规划10千伏专线。",
+     "双回路供电方案已批复，专线随厂区配电工程同步建设。"),
+    ("utilities", "power_supply", "run", "近期厂区频繁短时停电，影响SMT产线良品率，请求排查线路。",
+     "供电公司完成线路巡检，更换故障开关，停电问题已解决。"),
+    ("utilities", "water_gas", "any", "厂区天然气管道尚未接通，影响试生产安排。", "燃气管道接驳完成，已通气。"),
+    ("utilities", "water_gas", "run", "生产用水每日约800吨，现有管网水压不足。", "水务公司新建加压泵站，水压达标。"),
+    ("permits", "approval", "build", "施工许可证申报材料已提交两周，请求加快审批。",
+     "行政审批局容缺受理，施工许可证三个工作日内核发。"),
+    ("permits", "approval", "any", "环评报告表审批排队时间长，希望提前介入指导。",
+     "审批局安排专人预审，环评批复已下达。"),
+    ("permits", "housing_construction", "build", "消防设计审查排队时间长，请求提前介入指导。",
+     "住建局提前介入指导，消防设计审查一次通过。"),
+    ("permits", "housing_construction", "build", "厂房主体完工，申请分阶段竣工验收以便设备先行进场。",
+     "住建局同意分阶段验收，一期厂房验收合格。"),
+    ("permits", "development_reform", "any", "项目总投资调整，需变更项目备案信息，请求指导办理。",
+     "发改委指导企业在线变更备案，当天办结。"),
+    ("permits", "market_regulation", "run", "锅炉、压力容器等特种设备使用登记，请求尽快现场核查。",
+     "市场监管局完成现场核查，特种设备使用登记证已发放。"),
+    ("financing", "finance_office", "build", "设备采购资金缺口约3000万元，希望对接本地银行提供项目贷款。",
+     "金融办组织银企对接会，企业获得两家银行共3000万元授信。"),
+    ("financing", "finance_office", "run", "申请科技贷贴息，请求辅导准备申报材料。",
+     "申报材料已辅导完善，贴息资金已拨付。"),
+    ("hiring", "human_resources", "any", "投产前需招聘普工约{jobs}人，请求组织专场招聘会。",
+     "人社局组织两场专场招聘会，企业招到普工约九成。"),
+    ("hiring", "human_resources", "any", "技术骨干的人才公寓和子女入学安排。",
+     "人才公寓已分配，子女入学已协调到就近学校。"),
+    ("hiring", "human_resources", "run", "申请以工代训补贴，请求说明申报条件。", "补贴已按新招员工人数核拨到位。"),
+    ("logistics", "transport", "any", "厂区门口道路尚未硬化，大型货车进出困难。", "园区安排施工队完成道路硬化。"),
+    ("logistics", "transport", "run", "希望增开至赣州港的物流专线，降低出口物流成本。",
+     "已协调物流企业开通每周两班专线。"),
+    ("policy", "finance_office", "any", "设备投资补贴第一期尚未兑现，请求明确兑现时间。",
+     "第一期设备投资补贴已拨付到企业账户。"),
+    ("policy", "tax", "run", "研发费用加计扣除政策咨询及申报辅导。", "税务局上门辅导，企业已完成加计扣除申报。"),
+    ("policy", "tax", "any", "增值税留抵退税办理进度咨询。", "留抵退税已办结到账。"),
+    ("policy", "science_tech", "run", "申报高新技术企业认定，希望获得辅导。",
+     "科技局组织专家辅导，申报材料已按期提交。"),
+    ("other", "market_regulation", "any", "企业名称变更及营业执照换发。", "市场监管局即时办结，新执照已领取。"),
+]
+#: a request's handling: when a liaison took it on, and when the company was called back about it
+_ACCEPT_NOTES = ["已受理，安排专人对接企业", "已转{department}业务科室办理", "联络员已与企业电话沟通，了解具体情况"]
+_REOPEN_NOTES = ["企业反映问题仍未完全解决，重新办理"]
+_CLOSE_NOTES = {5: ["电话回访企业，企业对办理结果非常满意"], 4: ["回访企业，企业认可办理结果"],
+                3: ["问题已解决，企业反映办理时间偏长"], 2: ["企业对办理结果不太满意，意见已转相关部门"]}
+#: how many requests a project has, and how they stand, by its stage
+_REQUEST_COUNTS = {"signed": [1, 2, 2, 3], "under_construction": [2, 2, 3, 3], "in_production": [1, 1, 2],
+                   "full_capacity": [0, 1, 1]}
+#: the odds of a request's status (open, in progress, resolved, closed) while the project is being built, and once
+#: it runs
+_REQUEST_STATES = {"build": (30, 35, 10, 25), "run": (15, 20, 10, 55)}
+_DEPARTMENT_NAMES = {key: name for key, name, _ in DEPARTMENTS}
+
+
+def seed_support(*, seed: int = 20261131) -> tuple[int, int]:
+    """The support board of the demo's signed projects: their nine milestones, done up to the stage each has
+    reached and planned from there on (dates relative to today, so the board has cells of every status: done, red,
+    yellow, green), and enterprise requests routed to the departments, open, in progress, resolved and closed, with
+    their handling history. A project that has milestones keeps them; requests are loaded once (none on the
+    projects yet). Returns (milestones, requests) added."""
+    from crm.support.models import EnterpriseRequest
+
+    rng = random.Random(seed)
+    projects = list(db.session.scalars(select(Project).where(Project.deleted_at.is_(None),
+                                                             Project.stage.in_(SIGNED_OR_LATER),
+                                                             Project.reached_signed.is_not(None))
+                                       .order_by(Project.id)))
+    if not projects:
+        return 0, 0
+    signings = {}
+    for move in db.session.scalars(select(StageMove).where(
+            StageMove.project_id.in_([p.id for p in projects]), StageMove.to_stage == "signed")
+            .order_by(StageMove.at, StageMove.id)):
+        signings.setdefault(move.project_id, move)
+    milestones = _seed_milestones(rng, projects, signings)
+    requests = 0
+    if not db.session.scalar(select(EnterpriseRequest.id).where(
+            EnterpriseRequest.project_id.in_([p.id for p in projects])).limit(1)):
+        requests = _seed_requests(rng, projects)
+    db.session.commit()
+    return milestones, requests
+
+
+def _seed_milestones(rng: random.Random, projects: list[Project], signings: dict) -> int:
+    from sqlalchemy import bindparam
+
+    from crm.support import services as support
+
+    today, now = today_in_zone(), utcnow()
+    warn = support.warning_days()
+    rows: dict[int, list] = {}
+    with db.session.no_autoflush:  # flushed once, complete: the log records each milestone as loaded
+        for project in projects:
+            made = support.add_standard_milestones(project)  # the template, as a stage move to signed applies it
+            if made:
+                by_kind = {m.kind: m for m in made}
+                for kind, (planned, actual) in _milestone_dates(rng, project, today).items():
+                    by_kind[kind].planned_date, by_kind[kind].actual_date = planned, actual
+                rows[project.id] = sorted(made, key=lambda m: m.sort)
+    if not rows:
+        return 0
+    _liven_board(rng, [p for p in projects if p.id in rows], rows, today, warn)
+    for project in projects:
+        signed_at = signings[project.id].at if project.id in signings else project.stage_changed_at
+        for milestone in rows.get(project.id, []):
+            milestone.department = _MILESTONE_DEPARTMENTS[milestone.kind]
+            status = support.milestone_status(milestone, on=today, days=warn)
+            done, late = _MILESTONE_NOTES[milestone.kind]
+            milestone.note = (done if status == "done" and rng.random() < 0.3 else late if status == "red"
+                              else rng.choice(_SOON_NOTES) if status == "yellow" and rng.random() < 0.6 else "")
+            milestone.created_at = as_aware(signed_at)
+            last = _zone_time(milestone.actual_date, 17, 30) if milestone.actual_date else None
+            milestone.updated_at = min(max(last, milestone.created_at), now) if last else milestone.created_at
+    db.session.flush()
+    # the log's entries for the milestones carry the day the project was signed and whoever signed it
+    dates = [{"b_id": m.id, "b_at": m.created_at,
+              "b_actor": signings[pid].actor_id if pid in signings else m.owner_id}
+             for pid, made in rows.items() for m in made]
+    event = AuditEvent.__table__
+    db.session.execute(event.update().where(event.c.object_type == "milestone", event.c.action == "create",
+                                            event.c.object_id == bindparam("b_id"))
+                       .values(at=bindparam("b_at"), actor_id=bindparam("b_actor")), dates)
+    return sum(len(made) for made in rows.values())
+
+
+def _milestone_dates(rng: random.Random, project: Project, today) -> dict:
+    """{kind: (planned, actual)} of one project: construction and production start on the days the project reached
+    those stages (planned for its planned start and production), the milestones between spread along the way, done
+    when the next stage was reached and, in the phase under way, when their planned day passed (most of them)."""
+    signed = project.reached_signed
+    start_plan = project.planned_start
+    if start_plan is None or start_plan < signed + timedelta(days=10):
+        start_plan = signed + timedelta(days=rng.randint(30, 60))
+    start_done = project.reached_under_construction
+    building_from = max(start_plan, start_done or start_plan)
+    production_plan = project.planned_production
+    if production_plan is None or production_plan < building_from + timedelta(days=90):
+        production_plan = building_from + timedelta(days=rng.randint(240, 420))
+    production_done = project.reached_in_production
+    full_plan = max(production_plan, production_done or production_plan) + timedelta(days=rng.randint(180, 360))
+    dates = {"construction_start": (start_plan, start_done), "production_start": (production_plan, production_done),
+             "full_capacity": (full_plan, project.reached_full_capacity)}
+    for phase, (plan_from, plan_to, done_from, done_to) in zip(
+            _PHASES, ((signed, start_plan, signed, start_done), (building_from, production_plan, start_done,
+                                                                 production_done)), strict=True):
+        done_from = done_from or signed
+        previous = done_from
+        for kind, share in phase:
+            planned = plan_from + timedelta(days=round((plan_to - plan_from).days * share))
+            actual = None
+            if done_to is not None:  # the phase is over: everything in it happened along the way
+                day = done_from + timedelta(days=round((done_to - done_from).days * share) + rng.randint(-3, 3))
+                actual = min(max(day, previous), done_to)
+            elif previous is not None and planned < today and rng.random() < 0.7:  # under way: most on time
+                actual = min(max(planned + timedelta(days=rng.randint(-5, 15)), previous), today)
+            previous = actual  # one still to come holds up the rest of its phase
+            dates[kind] = (planned, actual)
+    return dates
+
+
+def _liven_board(rng: random.Random, projects: list[Project], rows: dict, today, warn: int) -> None:
+    """However the stage dates fall, the board has cells of every status the day it is loaded (on the key projects'
+    rows first): the next milestone of a few projects, on track so far, comes due within the warning days (yellow)
+    or is a little overdue (red), without putting a project's planned dates out of order."""
+    from crm.support import services as support
+
+    def count(status: str) -> int:
+        return sum(support.milestone_status(m, on=today, days=warn) == status for made in rows.values()
+                   for m in made)
+
+    ordered = sorted(projects, key=lambda p: (not p.key_project, p.id))
+    for status, want in (("yellow", 4), ("red", 3)):
+        for project in ordered:
+            if count(status) >= want:
+                break
+            made = rows[project.id]
+            pending = [i for i, m in enumerate(made) if m.actual_date is None]
+            if not pending or made[pending[0]].kind in ("construction_start", "production_start"):
+                continue  # those two follow the project's planned start and production
+            i = pending[0]
+            if support.milestone_status(made[i], on=today, days=warn) != "green":
+                continue  # a cell already yellow or red stays as it is
+            day = today + timedelta(days=rng.randint(1, warn)) if status == "yellow" else \
+                today - timedelta(days=rng.randint(3, 20))
+            before = [m.planned_date for m in made[:i] if m.planned_date]
+            after = [m.planned_date for m in made[i + 1:] if m.planned_date]
+            if (before and max(before) > day) or (after and min(after) < day):
+                continue
+            made[i].planned_date = day
+
+
+def _seed_requests(rng: random.Random, projects: list[Project]) -> int:
+    """Enterprise requests of the signed projects, each with its handling history (RequestEvent), routed to most
+    of the departments; every liaison's department has open ones and settled ones."""
+    from sqlalchemy import bindparam
+
+    from crm.projects.services import note_activity
+    from crm.support.models import RequestEvent
+
+    today = today_in_zone()
+    liaisons = {u.department: u for u in db.session.scalars(
+        select(User).where(User.role == Role.LIAISON.value, User.email.like("%@demo.zone"),
+                           User.department.is_not(None)).order_by(User.id))}
+
+    def fits(project: Project, when: str) -> bool:
+        building = project.stage in ("signed", "under_construction")
+        return when == "any" or (when == "build") == building
+
+    def feasible(project: Project, status: str) -> bool:
+        """Signed long enough ago for the request to have come this far, a day a step, before today."""
+        return (today - project.reached_signed).days - 1 >= len(_REQUEST_PATHS[status]) + 1
+
+    planned: list[tuple] = []  # (project, template, status)
+    for project in projects:
+        states = _REQUEST_STATES["build" if fits(project, "build") else "run"]
+        choices = [t for t in _REQUESTS if fits(project, t[2])]
+        for template in rng.sample(choices, k=rng.choice(_REQUEST_COUNTS[project.stage])):
+            status = rng.choices(tuple(_REQUEST_PATHS), weights=states)[0]
+            planned.append((project, template, status if feasible(project, status) else "open"))
+    # a few resolved ones waiting for the company's word, whatever the draw gave
+    closed = [i for i, (p, _, s) in enumerate(planned) if s == "closed"]
+    short = max(0, 3 - sum(1 for *_, s in planned if s == "resolved"))
+    for i in sorted(rng.sample(closed, k=min(short, len(closed)))):
+        planned[i] = (*planned[i][:2], "resolved")
+    # each liaison's department has two open requests and a settled one
+    for department in liaisons:
+        for statuses, want in ((("open", "in_progress"), 2), (("closed", "resolved"), 1)):
+            have = sum(1 for _, t, s in planned if t[1] == department and s in statuses)
+            for n in range(want - have):
+                status = statuses[n % 2]
+                candidates = [(p, t) for t in _REQUESTS if t[1] == department
+                              for p in projects if fits(p, t[2]) and feasible(p, status)]
+                if candidates:
+                    project, template = rng.choice(candidates)
+                    planned.append((project, template, status))
+
+    requests, histories = [], []
+    for project, template, status in planned:
+        found, steps = _request(rng, project, template, status, liaisons, today)
+        requests.append(found)
+        histories.append((found, steps))
+    db.session.add_all(requests)
+    db.session.flush()
+    for found, steps in histories:
+        for at, action, from_status, to_status, actor_id, changes, note in steps:
+            db.session.add(RequestEvent(request_id=found.id, project_id=found.project_id, at=at, actor_id=actor_id,
+                                        action=action, from_status=from_status, to_status=to_status,
+                                        changes=changes, note=note))
+    # the log dates each request to its recording by the project's officer; the project's last activity follows
+    # the latest step of its requests, as handling a request on the page does
+    event = AuditEvent.__table__
+    db.session.execute(event.update().where(event.c.object_type == "request", event.c.action == "create",
+                                            event.c.object_id == bindparam("b_id"))
+                       .values(at=bindparam("b_at"), actor_id=bindparam("b_actor")),
+                       [{"b_id": r.id, "b_at": r.created_at, "b_actor": r.created_by_id} for r in requests])
+    latest: dict[int, datetime] = {}
+    for found, steps in histories:
+        latest[found.project_id] = max(latest.get(found.project_id, steps[-1][0]), steps[-1][0])
+    for project_id, at in sorted(latest.items()):
+        note_activity(project_id, at)
+    return len(requests)
+
+
+#: the status moves a request made after it was recorded, by the status it has now (one reopened on the way is
+#: drawn among those in progress)
+_REQUEST_PATHS = {"open": (), "in_progress": ("in_progress",), "resolved": ("in_progress", "resolved"),
+                  "closed": ("in_progress", "resolved", "closed")}
+#: how long ago a request was recorded, by its status
+_REQUEST_AGES = {"open": (1, 25), "in_progress": (3, 45), "resolved": (10, 80), "closed": (20, 240)}
+
+
+def _request(rng: random.Random, project: Project, template: tuple, status: str, liaisons: dict, today):
+    """One request and its steps [(at, action, from, to, actor id, changes, note)]: recorded by the project's
+    officer, taken on and resolved by the department's liaison (or its owner), closed by the officer after asking
+    the company; a day a step, all before today, most resolved by their deadline."""
+    from crm.support.models import EnterpriseRequest
+    from crm.support.workdays import CalendarNotCovered, add_working_days
+
+    category, department, _, description, resolution = template
+    officer = db.session.get(User, project.owner_id)
+    liaison = liaisons.get(department)
+    owner = liaison if liaison is not None and rng.random() < 0.4 else officer
+    handler = liaison or owner
+    path = list(_REQUEST_PATHS[status])
+    ago = min(rng.randint(*_REQUEST_AGES[status]), (today - project.reached_signed).days - 1)
+    if status == "in_progress" and ago > 20 and rng.random() < 0.3:
+        path = ["in_progress", "resolved", "in_progress"]  # resolved, then taken up again at the company's word
+    created_day = today - timedelta(days=ago)
+    working_days = rng.choice([5, 10, 10, 15, 20, 30])
+    try:
+        deadline = add_working_days(created_day, working_days)
+    except CalendarNotCovered:  # a year the holiday calendar does not carry yet: entered as a date
+        deadline = created_day + timedelta(days=working_days * 7 // 5)
+    offsets, day = [], 0
+    for n, step in enumerate(path):
+        if step == "resolved":
+            late = rng.randint(1, 10) if rng.random() < 0.25 else 0
+            day = rng.randint(day + 1, max(day + 1, (deadline - created_day).days + late))
+        else:
+            day += rng.randint(1, 3) if n == 0 else rng.randint(1, 7)
+        offsets.append(day)
+    # squeezed, in order, into the days between the recording and today
+    offsets = [min(off, ago - len(offsets) + i) for i, off in enumerate(offsets)]
+    moments = [_zone_time(created_day, rng.randint(9, 11), rng.randint(0, 59))]
+    moments += [_zone_time(created_day + timedelta(days=off), rng.randint(9, 17), rng.randint(0, 59))
+                for off in offsets]
+    text = description.format(land=rng.choice([30, 50, 80]), jobs=project.jobs or rng.choice([200, 300, 500]))
+    satisfaction = rng.choice([5, 5, 5, 4, 4, 4, 3, 2]) if status == "closed" else None
+    steps = [(moments[0], "created", None, "open", officer.id, {
+        "category": [None, category], "description": [None, text], "department": [None, department],
+        "owner_id": [None, owner.id], "deadline": [None, deadline.isoformat()]}, "")]
+    resolved_at = None
+    for at, to_status in zip(moments[1:], path, strict=True):
+        from_status = steps[-1][3]
+        if to_status == "in_progress" and from_status == "open":
+            note = rng.choice(_ACCEPT_NOTES).format(department=_DEPARTMENT_NAMES.get(department, department))
+            steps.append((at, "status", from_status, to_status, handler.id, None, note))
+        elif to_status == "in_progress":  # reopened
+            steps.append((at, "status", from_status, to_status, officer.id, None, rng.choice(_REOPEN_NOTES)))
+            resolved_at = None
+        elif to_status == "resolved":
+            steps.append((at, "status", from_status, to_status, handler.id, {"resolution": ["", resolution]}, ""))
+            resolved_at = at
+        else:
+            steps.append((at, "status", from_status, to_status, officer.id, {"satisfaction": [None, satisfaction]},
+                          rng.choice(_CLOSE_NOTES[satisfaction])))
+    found = EnterpriseRequest(
+        project_id=project.id, company_id=project.company_id, category=category, description=text,
+        department=department, owner_id=owner.id, deadline=deadline, status=status,
+        resolution=resolution if "resolved" in path else "", satisfaction=satisfaction, resolved_at=resolved_at,
+        closed_at=moments[-1] if status == "closed" else None, created_by_id=officer.id, created_at=moments[0],
+        updated_at=moments[-1])
+    return found, steps

@@ -24,7 +24,7 @@ bp = Blueprint("home", __name__)
 def index():
     me = current_user._get_current_object()
     if me.role not in access.STAFF_ROLES:
-        return render_template("home/liaison.html")
+        return _liaison_home(me)
     scope = access.company_scope(me)
 
     def count(*conds):
@@ -63,6 +63,22 @@ def _my_tasks(me) -> dict:
             "rows": [(t, meeting_services.is_overdue(t, now=now)) for t in first]}
 
 
+def _liaison_home(me):
+    """A department liaison's home: the open requests routed to their department and the milestones it answers for,
+    most urgent first (and nothing else: crm.support.access)."""
+    from crm.reference import services as reference
+    from crm.support import queries as support
+    from crm.support.models import CATEGORY_BY_KEY, MILESTONE_BY_KEY, status_label
+
+    requests = support.request_list(me, limit=20)
+    milestones = [r for r in support.open_milestones(me, limit=40) if r.status in ("red", "yellow")][:20]
+    names = support.project_names(me, [r.project for r in requests] + [m.milestone.project for m in milestones])
+    return render_template("home/liaison.html", requests=requests, milestones=milestones, names=names,
+                           department_name=reference.names("department").get(me.department or "", me.department),
+                           category_by_key=CATEGORY_BY_KEY, milestone_by_key=MILESTONE_BY_KEY,
+                           request_status_label=status_label, support_today=support.services.today())
+
+
 @bp.route("/healthz")
 def healthz():
     db.session.execute(select(1))
@@ -76,7 +92,7 @@ def healthz_scheduler():
     jobs = scheduler.health()
     body = {"ok": not next(h.missed for h in jobs if h.job.name == scheduler.SWEEP),
             "jobs": [{"name": h.job.name, "last_run": as_aware(h.last.started_at).isoformat() if h.last else None,
-                      "ok": h.ok, "missed": h.missed} for h in jobs]}
+                      "ok": h.ok, "missed": h.missed, "too_often": h.too_often} for h in jobs]}
     return body, 200 if body["ok"] else 503
 
 

@@ -6,3 +6,4 @@ from crm.meetings.models import Meeting, MeetingContact, MeetingUser, Task  # no
 from crm.notifications.models import Notification, NotificationOptOut, NotificationPreference  # noqa: F401
 from crm.projects.models import FundsEntry, Project, SavedView, StageMove  # noqa: F401
 from crm.reference.models import RefItem, Setting  # noqa: F401
+from crm.support.models import EnterpriseRequest, Milestone, RequestEvent  # noqa: F401

@@ -48,11 +48,13 @@ def signed_in_user():
 
 def staff_only() -> None:
     """`before_request` of the staff pages (companies, projects, meetings, the calendar): a department liaison gets
-    403. Sign-in itself is required by each blueprint's `login_required`."""
+    403 for a list or a form, and 404 for a record's page (a company, a project, a meeting...), as for any record
+    outside one's scope, so a liaison cannot probe which ids exist. Sign-in itself is required by each blueprint's
+    `login_required`."""
     from crm.auth import access
 
     if current_user.role not in access.STAFF_ROLES:
-        abort(403)
+        abort(404 if any(key.endswith("_id") for key in (request.view_args or {})) else 403)
 
 
 #: the id `id_url` builds a URL with, then replaces
@@ -221,11 +223,19 @@ FIELD_LABELS = {
     "type": _l("Type"), "start_at": _l("Start"), "end_at": _l("End"), "city": _l("City"), "place": _l("Place"),
     "summary": _l("Summary"), "outcome": _l("Outcome"), "next_step": _l("Next step"), "due_on": _l("Due"),
     "due_at": _l("Due time"), "done_at": _l("Done"), "done_by_id": _l("Done by"), "meeting_id": _l("Meeting"),
+    # the support board
+    "kind": _l("Milestone"), "planned_date": _l("Planned date"), "actual_date": _l("Actual date"),
+    "category": _l("Category"), "deadline": _l("Deadline"), "resolution": _l("Resolution"),
+    "satisfaction": _l("Company's satisfaction"), "resolved_at": _l("Resolved"), "closed_at": _l("Closed"),
 }
 
 
 #: where a field means something else on another kind of record (a company is held, a project is owned)
-OBJECT_FIELD_LABELS = {("project", "owner_id"): _l("Owner"), ("project", "name"): _l("Project name")}
+OBJECT_FIELD_LABELS = {("project", "owner_id"): _l("Owner"), ("project", "name"): _l("Project name"),
+                       ("milestone", "owner_id"): _l("Responsible person"),
+                       ("milestone", "department"): _l("Responsible department"),
+                       ("request", "owner_id"): _l("Owner"), ("request", "department"): _l("Routed to department"),
+                       ("request", "description"): _l("What the company needs")}
 
 STATUS_LABELS = {"prospect": _l("Prospect"), "resident": _l("Resident"), "inactive": _l("Inactive"),
                  "none": _l("Not listed"), "preparing": _l("Preparing to list"), "listed": _l("Listed")}
@@ -257,7 +267,16 @@ def change_value(key: str, value):
             cache[key] = reference.names(REF_FIELDS[key])
         return cache[key].get(value, value)
     if key in ("status", "listing_status"):
-        return STATUS_LABELS.get(value, value)
+        if value in STATUS_LABELS:
+            return STATUS_LABELS[value]
+        from crm.support.models import REQUEST_STATUSES, status_label
+
+        return status_label(value) if value in REQUEST_STATUSES else value
+    if key in ("kind", "category"):
+        from crm.support.models import CATEGORY_BY_KEY, MILESTONE_BY_KEY
+
+        found = MILESTONE_BY_KEY.get(value) or CATEGORY_BY_KEY.get(value)
+        return found.label if found is not None else value
     if key == "role":
         return ROLE_LABELS.get(value, value)
     if key == "stage":
@@ -336,7 +355,14 @@ def template_helpers():
     def ref_names(kind):
         return reference.names(kind)
 
-    return {"dt": dt, "excerpt": excerpt, "ref_names": ref_names, "languages": current_app.config["CRM_LANGUAGES"],
+    def mail_delivery():
+        """For the admins' banner (AV-4): reminders waiting for a retry after a failed send (one COUNT)."""
+        from crm.notifications.queries import delivery
+
+        return delivery()
+
+    return {"dt": dt, "excerpt": excerpt, "ref_names": ref_names, "mail_delivery": mail_delivery,
+            "languages": current_app.config["CRM_LANGUAGES"],
             "role_label": lambda role: ROLE_LABELS.get(role, role),
             "action_label": lambda action: ACTION_LABELS.get(action, action),
             "field_label": lambda key, object_type=None: (

@@ -1,4 +1,5 @@
 """Thin tasks: names, retries and schedule; the work is a call into crm services."""
+from datetime import timedelta
 from smtplib import SMTPException
 
 from celery import shared_task
@@ -30,6 +31,18 @@ def refresh_statistics() -> None:
 
     with record_run("maintenance.refresh_statistics"):
         refresh(db.engine)
+
+
+@shared_task(name="companies.release_expired_claims", ignore_result=True)
+def release_expired_claims() -> int:
+    """Daily: prospects whose protection period ended go back to the public pool; the next sweep tells the officers
+    who held them (the "pool" reminder)."""
+    from crm.companies.services import release_expired_claims as release
+
+    with record_run("companies.release_expired_claims") as run, writing():
+        released = release()
+        run.summary = f"{len(released)} companies returned to the public pool"
+    return len(released)
 
 
 @shared_task(name="notifications.sweep", ignore_result=True)
@@ -66,12 +79,20 @@ def _daily(name: str) -> crontab:
     return crontab(hour=at.hour, minute=at.minute)
 
 
-def register_schedule(celery_app) -> None:
+def _sweep_entry(seconds: int) -> dict:
+    """Every minute, on the minute (08:30 digests go at 08:30), or every CRM_SWEEP_SECONDS when set otherwise (the
+    beat tests use 2 s). A sweep that waited in the queue past the next one is dropped: the next one does its work."""
+    schedule = crontab() if seconds == 60 else timedelta(seconds=seconds)
+    return {"task": "notifications.sweep", "schedule": schedule, "options": {"expires": max(1, seconds - 10)}}
+
+
+def register_schedule(celery_app, sweep_seconds: int = 60) -> None:
     celery_app.conf.beat_schedule = {
         "purge-expired-sessions": {"task": "auth.purge_expired_sessions",
                                    "schedule": _daily("auth.purge_expired_sessions")},
+        "release-expired-claims": {"task": "companies.release_expired_claims",
+                                   "schedule": _daily("companies.release_expired_claims")},
         "refresh-statistics": {"task": "maintenance.refresh_statistics",
                                "schedule": _daily("maintenance.refresh_statistics")},
-        # every minute: 08:30 digests go at 08:30; a sweep that waited in the queue past the next one is dropped
-        "notifications-sweep": {"task": "notifications.sweep", "schedule": crontab(), "options": {"expires": 50}},
+        "notifications-sweep": _sweep_entry(sweep_seconds),
     }

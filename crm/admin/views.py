@@ -198,6 +198,12 @@ SETTING_LABELS = {
     "stale_days": (_l("Stale after (days)"),
                    _l("A project with no change, stage move or meeting for this long is marked stale on the board "
                       "and in the list.")),
+    "escalation_days": (_l("Escalate after (days)"),
+                        _l("A follow-up overdue for this many days is reported to the managers in their daily "
+                           "escalation e-mail.")),
+    "milestone_warning_days": (_l("Milestone warning (days)"),
+                               _l("A milestone planned within this many days shows yellow on the support board; "
+                                  "past its planned date it shows red.")),
 }
 
 
@@ -239,16 +245,9 @@ def audit_log():
 
 # --- scheduler -------------------------------------------------------------------------------------------------------
 
-#: each periodic job's name on the scheduler page (the key is its Celery task name)
-JOB_LABELS = {
-    "notifications.sweep": _l("Reminder sweep"),
-    "auth.purge_expired_sessions": _l("Purge expired sessions"),
-    "maintenance.refresh_statistics": _l("Refresh database statistics"),
-}
-
-
 @bp.route("/scheduler")
 def scheduler():
     """When each periodic job last ran, how long it took and what it did; a job that missed its time is flagged
     (reminders that silently stopped because beat was not running)."""
-    return render_template("admin/scheduler.html", rows=scheduler_jobs.health(), labels=JOB_LABELS)
+    return render_template("admin/scheduler.html", rows=scheduler_jobs.health(),
+                           sweep_seconds=current_app.config["CRM_SWEEP_SECONDS"])

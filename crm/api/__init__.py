@@ -59,4 +59,14 @@ def iso(value):
     return as_aware(value).isoformat() if value else None
 
 
-from . import auth, companies, meetings, meta, openapi, projects  # noqa: E402,F401  (routes register on bp)
+from . import (  # noqa: E402,F401  (routes register on bp)
+    auth,
+    board,
+    companies,
+    meetings,
+    meta,
+    notifications,
+    openapi,
+    projects,
+    support,
+)

@@ -1,19 +1,15 @@
 """GET /meta: the reference lists a client needs to fill its pickers."""
 from crm.projects import stages
 from crm.reference import services as reference
+from crm.support import models as support_models
 
 from . import bp, token_required
 
 #: fixed lists; keys are stable
 STAGES = [(s.key, s.name, s.name_en) for s in stages.STAGES]
-MILESTONE_KINDS = [("land_acquired", "土地摘牌", "Land acquired"), ("planning_permit", "规划许可", "Planning permit"),
-                   ("construction_permit", "施工许可", "Construction permit"),
-                   ("construction_start", "开工", "Construction start"), ("topping_out", "封顶", "Topping out"),
-                   ("equipment_in", "设备进场", "Equipment in"), ("trial_production", "试产", "Trial production"),
-                   ("production_start", "投产", "Production start"), ("full_capacity", "达产", "Full capacity")]
-REQUEST_CATEGORIES = [("land", "用地", "Land"), ("utilities", "水电气", "Utilities"), ("permits", "审批", "Permits"),
-                      ("financing", "融资", "Financing"), ("hiring", "招工", "Hiring"),
-                      ("logistics", "物流", "Logistics"), ("policy", "政策兑现", "Policy")]
+#: the support board's fixed lists, from the models (the keys records hold)
+MILESTONE_KINDS = [(k.key, k.name, k.name_en) for k in support_models.MILESTONE_KINDS]
+REQUEST_CATEGORIES = [(c.key, c.name, c.name_en) for c in support_models.REQUEST_CATEGORIES]
 MEETING_TYPES = [("visit", "拜访", "Visit"), ("negotiation", "洽谈", "Negotiation"),
                  ("inbound_visit", "来访考察", "Inbound site visit"), ("call", "电话", "Call"),
                  ("event", "活动", "Event meeting")]

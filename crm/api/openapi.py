@@ -6,8 +6,13 @@ from crm.companies.services import COMPANY_FIELDS, CONTACT_FIELDS
 from crm.core.fields import schema
 from crm.meetings.models import MEETING_TYPES
 from crm.meetings.services import FOLLOW_UP_FIELDS, MAX_FOLLOW_UPS, MEETING_FIELDS, SNOOZES, TASK_FIELDS
+from crm.notifications.kinds import KINDS
+from crm.notifications.models import STATUSES
 from crm.projects.services import FUNDS_FIELDS, PROJECT_FIELDS
 from crm.projects.stages import KEYS as STAGE_KEYS
+from crm.support.models import REQUEST_STATUSES
+from crm.support.services import MILESTONE_FIELDS, REQUEST_FIELDS, STATUS_FIELDS
+from crm.support.services import STATUSES as MILESTONE_STATUSES
 
 from . import bp
 
@@ -136,6 +141,9 @@ def document() -> dict:
         },
         **_project_paths(),
         **_meeting_paths(),
+        **_notification_paths(),
+        **_support_paths(),
+        **_board_paths(),
         "/api/v1/meta": {
             "get": {"summary": "Reference lists", "responses": {**_ok(200, {"type": "object", "additionalProperties": {
                 "type": "array", "items": {"$ref": "#/components/schemas/RefItem"}}}), **_errors(401)}},
@@ -172,6 +180,9 @@ def document() -> dict:
                                                     "masked": {"type": "boolean"}}),
                 **_project_schemas(),
                 **_meeting_schemas(),
+                **_notification_schemas(),
+                **_support_schemas(),
+                **_board_schemas(),
             },
         },
     }
@@ -452,6 +463,243 @@ def _meeting_paths() -> dict:
                        "responses": {**_ok(204, None, "Deleted"), **_errors(401, 403, 404, 409)}},
         },
     }
+
+
+# --- reminders (a read-only log) -------------------------------------------------------------------------------------
+
+def _notification_schemas() -> dict:
+    text = {"type": "string", "nullable": True}
+    return {"Notification": {"type": "object", "description": "one reminder e-mail: recorded by the sweep, sent once",
+                             "properties": {
+        "id": {"type": "integer"}, "kind": {"type": "string", "enum": list(KINDS)},
+        "recipient_id": {"type": "integer"}, "object_type": {"type": "string"}, "object_id": {"type": "integer"},
+        "period": {"type": "string", "description": "the day, week, meeting start or episode it is for"},
+        "status": {"type": "string", "enum": list(STATUSES)}, "attempts": {"type": "integer"},
+        "subject": text, "message_id": text, "skip_reason": text, "last_error": text,
+        "possible_duplicate": {"type": "boolean", "description": "a crash after the server accepted it may have "
+                                                                 "sent a second copy (same Message-ID)"},
+        "created_at": _DATE_TIME, "updated_at": _DATE_TIME, "sent_at": {**_DATE_TIME, "nullable": True},
+        "body_text": {**text, "description": "single-reminder answers only"},
+        "body_html": {**text, "description": "single-reminder answers only"}}}}
+
+
+def _notification_paths() -> dict:
+    ref = "#/components/schemas/Notification"
+    params = [_query("status", {"type": "string", "enum": list(STATUSES)}, "another value: 422"),
+              _query("kind", {"type": "string", "enum": list(KINDS)}, "another value: 422"),
+              _query("user_id", {"type": "integer"}, "managers: one recipient's; an officer always sees their own"),
+              *_PAGING]
+    return {
+        "/api/v1/notifications": {
+            "get": {"summary": "Reminders sent or due for you (managers and admins: everyone), newest first",
+                    "parameters": params, "responses": {**_ok(200, _list_of(ref)), **_errors(401, 403, 422)}}},
+        "/api/v1/notifications/{notification_id}": {
+            "parameters": [_id("notification_id")],
+            "get": {"summary": "One reminder with the e-mail's content",
+                    "responses": {**_ok(200, ref), **_errors(401, 403, 404)}}},
+    }
+
+
+# --- the support board: milestones and enterprise requests ---------------------------------------------------------
+
+def _support_schemas() -> dict:
+    day = {"type": "string", "format": "date"}
+    shown = {"type": "string", "description": "the company's name, or the code name of a confidential project whose "
+                                              "company you may not see"}
+    milestone_in = schema(MILESTONE_FIELDS)
+    milestone_in["properties"].update({
+        "kind": {**milestone_in["properties"]["kind"],
+                 "description": "one of GET /api/v1/meta `milestone_kinds`; a project has one of each kind (a deleted "
+                                "one of the kind is brought back)"},
+        "actual_date": {**milestone_in["properties"]["actual_date"],
+                        "description": "the day it happened (zone time); not in the future (422)"},
+        "owner_id": {**_USER_ID, "description": "an active officer, or a liaison of the responsible department "
+                                                "(default: the project's officer)"},
+    })
+    milestone_patch = {"type": "object", "required": ["version"], "properties": {
+        "version": {"type": "integer"}, **{k: v for k, v in milestone_in["properties"].items() if k != "kind"}},
+        "description": "a liaison changes planned_date, actual_date and note of their department's milestones only "
+                       "(other fields: 422); the kind is fixed (another kind: 422); status is derived"}
+    request_in = schema(REQUEST_FIELDS)
+    request_in["properties"].update({
+        "owner_id": {**_USER_ID, "description": "an active officer, or a liaison of the department (default: the "
+                                                "project's officer)"},
+        "note": {"type": "string", "maxLength": 2000, "description": "recorded with the creation event"}})
+    request_patch = {"type": "object", "required": ["version"], "properties": {
+        "version": {"type": "integer"}, **schema(REQUEST_FIELDS)["properties"],
+        **schema(STATUS_FIELDS)["properties"]},
+        "description": "fields and/or a status move in one change: open → in_progress → resolved → closed, resolved "
+                       "→ in_progress reopens; closing needs a resolution and satisfaction (1-5); a closed request is "
+                       "final. A liaison moves the status, writes the resolution and may change owner_id of their "
+                       "department's requests (other fields: 422)"}
+    request_patch["properties"]["note"] = {**request_patch["properties"]["note"],
+                                           "description": "recorded with the change's event"}
+    return {
+        "MilestoneInput": milestone_in,
+        "MilestonePatch": milestone_patch,
+        "Milestone": _record(MILESTONE_FIELDS, {
+            "project_id": {"type": "integer"}, "company_name": shown,
+            "owner_id": {"type": "integer", "nullable": True},
+            "status": {"type": "string", "enum": list(MILESTONE_STATUSES),
+                       "description": "derived: done (an actual date), red (planned before today), yellow (planned "
+                                      "within the milestone_warning_days setting), green (later, or not planned)"}}),
+        "MilestoneChange": {"allOf": [{"$ref": "#/components/schemas/Milestone"}, {"type": "object", "properties": {
+            "warnings": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                         "description": "field → messages that did not stop the save (planned dates out of the "
+                                        "usual order)"},
+            "offer": {"type": "object", "nullable": True,
+                      "description": "construction or production started: the project may move to `stage` (POST "
+                                     "/api/v1/projects/{id}/stage with this stage, version and date); null otherwise",
+                      "properties": {"stage": _STAGE, "version": {"type": "integer"}, "from_stage": _STAGE,
+                                     "date": day}}}}]},
+        "RequestInput": request_in,
+        "RequestPatch": request_patch,
+        "Request": _record(REQUEST_FIELDS, {
+            "project_id": {"type": "integer"}, "company_id": {"type": "integer"}, "company_name": shown,
+            "owner_id": {"type": "integer"}, "deadline": day,
+            "status": {"type": "string", "enum": list(REQUEST_STATUSES)}, "resolution": {"type": "string"},
+            "satisfaction": {"type": "integer", "nullable": True, "minimum": 1, "maximum": 5},
+            "resolved_at": {**_DATE_TIME, "nullable": True}, "closed_at": {**_DATE_TIME, "nullable": True},
+            "created_by_id": {"type": "integer", "nullable": True},
+            "overdue": {"type": "boolean", "description": "derived: open or in progress after its deadline day"}}),
+        "RequestEvent": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "at": _DATE_TIME, "actor_id": {"type": "integer", "nullable": True},
+            "actor_name": {"type": "string", "nullable": True},
+            "action": {"type": "string", "enum": ["created", "updated", "status", "deleted"]},
+            "from_status": {"type": "string", "nullable": True}, "to_status": {"type": "string"},
+            "changes": {"type": "object", "description": "field → [old, new]",
+                        "additionalProperties": {"type": "array", "items": {}}},
+            "note": {"type": "string"}}},
+    }
+
+
+def _support_paths() -> dict:
+    milestone, request_ = "#/components/schemas/Milestone", "#/components/schemas/Request"
+    change = "#/components/schemas/MilestoneChange"
+    id_filter = "an id; one that names nothing gives an empty list"
+    department = _query("department", {"type": "string"}, "a department key; another gives an empty list")
+    liaison = " (a liaison: their department's; a project with none of them is a 404)"
+    return {
+        "/api/v1/projects/{project_id}/milestones": {
+            "parameters": [_id("project_id")],
+            "get": {"summary": "A signed project's milestones in board order, with their status" + liaison,
+                    "parameters": _PAGING,
+                    "responses": {**_ok(200, _list_of(milestone)), **_errors(401, 404)}},
+            "post": {"summary": "Add a milestone of a standard kind (or bring back a deleted one)",
+                     "requestBody": _body("#/components/schemas/MilestoneInput"),
+                     "responses": {**_ok(201, change, "Created"), **_errors(400, 401, 403, 404, 409, 422)}},
+        },
+        "/api/v1/milestones": {
+            "get": {"summary": "Milestones you may see (a liaison: their department's), not done first, soonest "
+                               "planned first",
+                    "parameters": [
+                        _query("status", {"type": "string", "enum": list(MILESTONE_STATUSES)},
+                               "another value gives an empty list"),
+                        department, _query("project_id", {"type": "integer"}, id_filter),
+                        _query("owner_id", {"type": "integer"}, id_filter), *_PAGING],
+                    "responses": {**_ok(200, _list_of(milestone)), **_errors(401)}},
+        },
+        "/api/v1/milestones/{milestone_id}": {
+            "parameters": [_id("milestone_id")],
+            "get": {"summary": "One milestone", "responses": {**_ok(200, milestone), **_errors(401, 404)}},
+            "patch": {"summary": "Change fields (send the version read); answers with warnings and any stage offer",
+                      "requestBody": _body("#/components/schemas/MilestonePatch"),
+                      "responses": {**_ok(200, change), **_errors(400, 401, 403, 404, 409, 422)}},
+            "delete": {"summary": "Take off the project's row (kept; adding its kind brings it back)",
+                       "parameters": [_version_query()],
+                       "responses": {**_ok(204, None, "Deleted"), **_errors(401, 403, 404, 409)}},
+        },
+        "/api/v1/projects/{project_id}/requests": {
+            "parameters": [_id("project_id")],
+            "get": {"summary": "A project's enterprise requests, open ones first by deadline" + liaison,
+                    "parameters": _PAGING,
+                    "responses": {**_ok(200, _list_of(request_)), **_errors(401, 404)}},
+            "post": {"summary": "Record an enterprise request on a signed project, routed to a department",
+                     "requestBody": _body("#/components/schemas/RequestInput"),
+                     "responses": {**_ok(201, request_, "Created"), **_errors(400, 401, 403, 404, 409, 422)}},
+        },
+        "/api/v1/requests": {
+            "get": {"summary": "Requests you may see (a liaison: those routed to their department), open ones first "
+                               "by deadline",
+                    "parameters": [
+                        _query("status", {"type": "string", "enum": list(REQUEST_STATUSES)},
+                               "another value gives an empty list"),
+                        department,
+                        _query("overdue", {"type": "string", "enum": ["true", "false"]},
+                               "true: open or in progress after the deadline day; false: the others; anything "
+                               "else: 422"),
+                        _query("project_id", {"type": "integer"}, id_filter),
+                        _query("owner_id", {"type": "integer"}, id_filter), *_PAGING],
+                    "responses": {**_ok(200, _list_of(request_)), **_errors(401, 422)}},
+        },
+        "/api/v1/requests/{request_id}": {
+            "parameters": [_id("request_id")],
+            "get": {"summary": "One request", "responses": {**_ok(200, request_), **_errors(401, 404)}},
+            "patch": {"summary": "Change fields or move the status (send the version read)",
+                      "requestBody": _body("#/components/schemas/RequestPatch"),
+                      "responses": {**_ok(200, request_), **_errors(400, 401, 403, 404, 409, 422)}},
+            "delete": {"summary": "Remove a request recorded by mistake (kept, with an event)",
+                       "parameters": [_version_query(),
+                                      _query("note", {"type": "string", "maxLength": 2000}, "why")],
+                       "responses": {**_ok(204, None, "Deleted"), **_errors(401, 403, 404, 409)}},
+        },
+        "/api/v1/requests/{request_id}/events": {
+            "parameters": [_id("request_id")],
+            "get": {"summary": "The request's handling, oldest first",
+                    "responses": {**_ok(200, _list_of("#/components/schemas/RequestEvent")), **_errors(401, 404)}},
+        },
+    }
+
+
+# --- the support board's wall chart ----------------------------------------------------------------------------------
+
+def _board_schemas() -> dict:
+    from crm.support.models import MILESTONE_KEYS
+    from crm.support.services import STATUSES as CELL_STATUSES
+
+    status = {"type": "string", "enum": list(CELL_STATUSES)}
+    day = {"type": "string", "format": "date", "nullable": True}
+    cell = {"type": "object", "nullable": True, "description": "null: the project has no milestone of this kind",
+            "properties": {"id": {"type": "integer"}, "status": status, "planned_date": day, "actual_date": day,
+                           "department": {"type": "string", "nullable": True}}}
+    row = {"type": "object", "properties": {
+        "project_id": {"type": "integer"}, "name": {"type": "string"},
+        "company": {"type": "string", "description": "the company's name, or the code name of a confidential "
+                                                     "project whose company you may not see"},
+        "stage": _STAGE, "owner_id": {"type": "integer"}, "park": {"type": "string", "nullable": True},
+        "cluster": {"type": "string", "nullable": True}, "key_project": {"type": "boolean"},
+        "worst_status": {**status, "nullable": True}, "open_requests": {"type": "integer",
+                                                                          "description": "open or in progress"},
+        "late_requests": {"type": "integer", "description": "of the open ones, past their deadline"},
+        "milestones": {"type": "object", "properties": {k: cell for k in MILESTONE_KEYS}}}}
+    return {"BoardRow": row, "Board": {"type": "object", "properties": {
+        "milestone_kinds": {"type": "array", "items": {"type": "string", "enum": list(MILESTONE_KEYS)}},
+        "items": {"type": "array", "items": {"$ref": "#/components/schemas/BoardRow"}},
+        "total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"},
+        "on": {"type": "string", "format": "date", "description": "the zone's today the statuses are for"},
+        "warning_days": {"type": "integer", "description": "yellow: planned within this many days"}}}}
+
+
+def _board_paths() -> dict:
+    from crm.support.board import PAGE_SIZE, SORTS
+
+    params = [_query("park", {"type": "string"}, "a park key, or none (not decided)"),
+              _query("cluster", {"type": "string"}, "a cluster key"),
+              _query("owner_id", {"type": "integer"}, "the officer responsible; one that is not an id gives an "
+                                                      "empty board"),
+              _query("key", {"type": "string", "enum": ["true", "false", "1", "0"]},
+                     "key projects only (the default); false: every signed project"),
+              _query("all", {"type": "string", "enum": ["true", "1"]}, "every signed project (as key=false)"),
+              _query("sort", {"type": "string", "enum": list(SORTS)}, "worst status first (default), project "
+                                                                      "name, planned production start"),
+              {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+              {"name": "per_page", "in": "query", "schema": {"type": "integer", "maximum": PAGE_SIZE},
+               "description": f"default and most: {PAGE_SIZE} (a wall chart, not a list)"}]
+    return {"/api/v1/board": {"get": {
+        "summary": "The support board: signed projects (key projects by default) × milestones, with statuses, open "
+                   "requests and each row's worst status (staff only)",
+        "parameters": params,
+        "responses": {**_ok(200, "#/components/schemas/Board"), **_errors(401, 403)}}}}
 
 
 @bp.get("/openapi.json")

@@ -391,6 +391,48 @@ def release_company(company_id: int, *, actor: User) -> Company:
     return company
 
 
+#: who a release by the protection period's end is recorded as in the audit log's label (no actor: the system did it)
+EXPIRED_RELEASE = "protection period ended"
+
+
+@dataclass(frozen=True)
+class Released:
+    company_id: int
+    former_owner_id: int
+
+
+def release_expired_claims(now=None) -> list[Released]:
+    """The daily return to the public pool (客户保护期): every prospect whose protection period ended before `now` —
+    no meeting, follow-up or stage move by its holder for `protection_days` — goes back to the pool. Companies with
+    a project from signed on are the zone's residents, not prospects, and stay with their officer. Each release is
+    one guarded UPDATE (a holder's activity or a manager's reassignment in the meantime wins) and is audited with no
+    actor and the former holder, which the "pool" reminder reads to tell them. Committed; returns what was released."""
+    from crm.projects.models import Project
+    from crm.projects.stages import SIGNED_OR_LATER
+
+    now = as_aware(now or utcnow())
+    resident = exists().where(Project.company_id == Company.id, Project.deleted_at.is_(None),
+                              Project.stage.in_(SIGNED_OR_LATER))
+    expired = db.session.execute(
+        select(Company.id, Company.owner_id, Company.claimed_until, Company.name).where(
+            Company.owner_id.is_not(None), Company.deleted_at.is_(None), Company.claimed_until.is_not(None),
+            Company.claimed_until < now, Company.status == CompanyStatus.PROSPECT.value, ~resident)
+        .order_by(Company.id)).all()
+    released = []
+    for company_id, owner_id, until, name in expired:
+        done = db.session.execute(
+            Company.__table__.update()
+            .where(Company.id == company_id, Company.owner_id == owner_id, Company.claimed_until == until)
+            .values(owner_id=None, claimed_at=None, claimed_until=None, version=Company.version + 1,
+                    updated_at=now)).rowcount
+        if done == 1:
+            audit.record("release", actor=None, object_type="company", object_id=company_id, label=name,
+                         changes={"owner_id": [owner_id, None], "reason": [None, EXPIRED_RELEASE]})
+            released.append(Released(company_id, owner_id))
+    db.session.commit()
+    return released
+
+
 def assign_company(company_id: int, owner_id: int, *, actor: User, version: int) -> Company:
     """A manager hands a company to an officer; the protection period starts again."""
     if not access.is_manager(actor):

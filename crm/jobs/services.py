@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
+from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from crm.core.database import writing
@@ -32,12 +34,14 @@ class Job:
     at: time | None
     #: how late a run may be before the job counts as missed (queueing, a worker busy with a long task)
     grace: timedelta
+    #: its name on the scheduler page and in the admins' digest
+    label: object = None
 
     def last_due(self, moment: datetime) -> datetime:
         """The latest time at or before `moment` the job was due (UTC). Daily times are calendar days in the zone,
         never "24 h later", so a DST change (Europe/Berlin in the RM-12 guard) moves nothing."""
-        if self.at is None:
-            return moment.astimezone(UTC).replace(second=0, microsecond=0)
+        if self.at is None:  # runs all the time: it is due at every moment
+            return moment.astimezone(UTC)
         local = moment.astimezone(zone())
         due = datetime.combine(local.date(), self.at, tzinfo=zone())
         if due > local:
@@ -49,11 +53,24 @@ class Job:
 SWEEP = "notifications.sweep"
 
 JOBS: tuple[Job, ...] = (
-    Job(SWEEP, None, timedelta(minutes=5)),
-    Job("auth.purge_expired_sessions", time(3, 15), timedelta(hours=2)),
-    Job("maintenance.refresh_statistics", time(3, 45), timedelta(hours=2)),
+    # the sweep's grace is three of its intervals (RM-11): see `grace_of`
+    Job(SWEEP, None, timedelta(0), _l("Reminder sweep")),
+    Job("companies.release_expired_claims", time(2, 30), timedelta(hours=2),
+        _l("Return expired claims to the public pool")),
+    Job("auth.purge_expired_sessions", time(3, 15), timedelta(hours=2), _l("Purge expired sessions")),
+    Job("maintenance.refresh_statistics", time(3, 45), timedelta(hours=2), _l("Refresh database statistics")),
 )
 BY_NAME = {job.name: job for job in JOBS}
+
+
+def sweep_interval() -> timedelta:
+    return timedelta(seconds=current_app.config["CRM_SWEEP_SECONDS"])
+
+
+def grace_of(job: Job) -> timedelta:
+    """How late a run may be: a daily job's own grace; for the sweep, three of its intervals (3 minutes in
+    production), after which /healthz/scheduler answers 503 (RM-11)."""
+    return job.grace if job.at is not None else 3 * sweep_interval()
 
 
 class RunNote:
@@ -74,8 +91,11 @@ def record_run(name: str) -> Iterator[RunNote]:
     with writing():
         run = JobRun(name=name, started_at=utcnow())
         db.session.add(run)
-        db.session.commit()
+        db.session.flush()
+        # read before the commit: reading it after would reload the row and, on SQLite, open a write transaction
+        # that the job itself would then hold (and a job using a second connection, like ANALYZE, wait for)
         run_id = run.id
+        db.session.commit()
     note = RunNote()
     try:
         yield note
@@ -113,10 +133,50 @@ class JobHealth:
     expected: datetime
     #: no run started at or after `expected`, though the scheduler was already seen running then (or never was)
     missed: bool
+    #: the sweep ran half as often again as scheduled over its last ten intervals: two schedulers are running (RM-1;
+    #: harmless to the reminders, which the notification log keeps to one each, but a deployment fault to fix)
+    too_often: bool = False
 
     @property
     def ok(self) -> bool:
         return not self.missed and self.last is not None and self.last.outcome == JOB_OK
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A time a job should have run and did not: a daily job's due time, or a gap in the sweep's runs (from the
+    last run before it to the next run, or to now)."""
+    job: Job
+    since: datetime
+    until: datetime | None
+
+
+def misses(since: datetime, now: datetime | None = None) -> list[Miss]:
+    """What the scheduler missed between `since` and `now` (for the admins' digest): each daily job's due time in
+    the window with no run started within its grace, and each stretch longer than the grace without a sweep."""
+    now = as_aware(now or utcnow())
+    since = as_aware(since)
+    first_seen = db.session.scalar(select(func.min(JobRun.started_at)))
+    if first_seen is None:
+        return []
+    since = max(since, as_aware(first_seen))  # nothing was missed before the scheduler first ran
+    found = []
+    for job in JOBS:
+        starts = [as_aware(at) for at in db.session.scalars(
+            select(JobRun.started_at).where(JobRun.name == job.name, JobRun.started_at >= since - grace_of(job),
+                                            JobRun.started_at <= now).order_by(JobRun.started_at))]
+        if job.at is None:
+            edges = [since, *starts, now]
+            for before, after in zip(edges, edges[1:], strict=False):
+                if after - before > grace_of(job):
+                    found.append(Miss(job, before, after if after < now else None))
+            continue
+        due = job.last_due(now - job.grace)
+        while due >= since:
+            if not any(due <= at <= due + job.grace for at in starts):
+                found.append(Miss(job, due, None))
+            due = job.last_due(due - timedelta(seconds=1))
+    return sorted(found, key=lambda miss: miss.since)
 
 
 def health(now: datetime | None = None) -> list[JobHealth]:
@@ -130,8 +190,15 @@ def health(now: datetime | None = None) -> list[JobHealth]:
     for job in JOBS:
         last = db.session.scalar(select(JobRun).where(JobRun.name == job.name)
                                  .order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(1))
-        expected = job.last_due(now - job.grace)
+        expected = job.last_due(now - grace_of(job))
         ran = last is not None and as_aware(last.started_at) >= expected
         before_us = first_seen is not None and first_seen > expected
-        result.append(JobHealth(job=job, last=last, expected=expected, missed=not (ran or before_us)))
+        too_often = False
+        if job.at is None:
+            window = 10 * sweep_interval()
+            recent = db.session.scalar(select(func.count()).select_from(JobRun).where(
+                JobRun.name == job.name, JobRun.started_at > now - window, JobRun.started_at <= now))
+            too_often = recent > 15
+        result.append(JobHealth(job=job, last=last, expected=expected, missed=not (ran or before_us),
+                                too_often=too_often))
     return result

@@ -486,7 +486,19 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
     if "change" in kinds:
         child_ids = select(Contact.id).where(Contact.company_id == company_id) if company_id is not None else \
             select(FundsEntry.id).where(FundsEntry.project_id == project_id)
-        for event in read("change", children=list(db.session.scalars(child_ids))):
+        extra = {}
+        if project_id is not None:
+            from crm.support.models import EnterpriseRequest, Milestone
+
+            # the template's nine milestones are created with the signing: the stage move says that
+            extra = {"milestones": list(db.session.scalars(select(Milestone.id).where(
+                         Milestone.project_id == project_id))),
+                     # the viewer may see the project, so its requests (crm.support.access.request_scope)
+                     "requests": list(db.session.scalars(select(EnterpriseRequest.id).where(
+                         EnterpriseRequest.project_id == project_id)))}
+        for event in read("change", children=list(db.session.scalars(child_ids)), **extra):
+            if event.object_type == "milestone" and event.action == "create":
+                continue
             shown = {k: v for k, v in (event.changes or {}).items() if k not in STAGE_FIELDS}
             if event.object_type == "project" and event.action == "update" and not shown:
                 continue  # a stage move's own update: the move says it
@@ -560,12 +572,18 @@ def _timeline_read(kind: str, on: str, shape: tuple, paged: bool, take: int):
         stmt = select(*columns).outerjoin(_PERSON, _PERSON.id == StageMove.actor_id).where(
             StageMove.project_id.in_(bindparam("scope_projects", expanding=True)) if on == "company" else
             StageMove.project_id == record)
-    else:  # audited changes of the company and its contacts, or of the project and its funds entries
+    else:  # audited changes of the company and its contacts, or of the project, its funds entries, its support
+        # board's milestones and enterprise requests
         at = AuditEvent.at
         own, child = ("company", "contact") if on == "company" else ("project", "funds")
-        stmt = select(*columns).outerjoin(_PERSON, _PERSON.id == AuditEvent.actor_id).where(or_(
-            (AuditEvent.object_type == own) & (AuditEvent.object_id == record),
-            (AuditEvent.object_type == child) & AuditEvent.object_id.in_(bindparam("children", expanding=True))))
+        whose = [(AuditEvent.object_type == own) & (AuditEvent.object_id == record),
+                 (AuditEvent.object_type == child) & AuditEvent.object_id.in_(bindparam("children", expanding=True))]
+        if on == "project":
+            whose += [(AuditEvent.object_type == "milestone")
+                      & AuditEvent.object_id.in_(bindparam("milestones", expanding=True)),
+                      (AuditEvent.object_type == "request")
+                      & AuditEvent.object_id.in_(bindparam("requests", expanding=True))]
+        stmt = select(*columns).outerjoin(_PERSON, _PERSON.id == AuditEvent.actor_id).where(or_(*whose))
     if paged:
         stmt = stmt.where(at < bindparam("before", type_=at.type))
     return stmt.order_by(at.desc(), at.class_.id.desc()).limit(take)

@@ -166,4 +166,5 @@ def timeline_context(me: User, args, *, company_id: int | None = None, project_i
                         "people": _("With"), "next_step": _("Next step"), "done": _("Done"), "overdue": _("Overdue"),
                         "open": _("Open"), "due": _("Due %(due)s"), "from_meeting": _("from a meeting"),
                         "created": _("Created at"), "moved_back": _("moved back"), "reason": _("Reason"),
-                        "contact": _("contact"), "funds_entry": _("funds entry")}}
+                        "contact": _("contact"), "funds_entry": _("funds entry"), "milestone": _("milestone"),
+                        "request": _("enterprise request")}}

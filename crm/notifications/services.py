@@ -8,6 +8,8 @@ permanent refusal. A claim whose worker died is taken again once its lease has p
 """
 import html as html_module
 import logging
+import os
+import signal
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
+import config
 from crm.audit import services as audit
 from crm.auth import access
 from crm.auth.models import Role, User
@@ -32,14 +35,15 @@ from .models import FAILED, PENDING, SENDING, SENT, SKIPPED, Notification, Notif
 #: tries per notification (each claim counts one), across Celery retries, requeues and CLI runs
 MAX_ATTEMPTS = 5
 #: retry countdowns: 30 s doubling to at most 10 minutes (the send task's retry_backoff and retry_backoff_max);
-#: every countdown stays far below the Redis visibility timeout (config: 1 hour)
-RETRY_BACKOFF = 30
-RETRY_BACKOFF_MAX = 600
+#: every countdown stays far below the Redis visibility timeout (config: 1 hour). These times come from config.py,
+#: where the environment may shorten them for the chaos tests.
+RETRY_BACKOFF = config.NOTIFICATION_RETRY_BACKOFF
+RETRY_BACKOFF_MAX = config.NOTIFICATION_RETRY_BACKOFF_MAX
 #: a claim older than this belongs to a worker that died (task_time_limit is 4 minutes; SMTP time-outs 20 s)
-CLAIM_LEASE = timedelta(minutes=10)
+CLAIM_LEASE = timedelta(seconds=config.NOTIFICATION_CLAIM_LEASE)
 #: a pending row this long past its time had its send task lost (Redis down or emptied, a worker killed): the sweep
 #: queues it again; a claim's lease is counted the same way
-REQUEUE_AFTER = timedelta(minutes=5)
+REQUEUE_AFTER = timedelta(seconds=config.NOTIFICATION_REQUEUE_AFTER)
 #: rows written per INSERT statement
 INSERT_CHUNK = 500
 
@@ -205,6 +209,23 @@ def _record_failure(notification_id: int, exc: BaseException, now: datetime) -> 
     return row.status
 
 
+def _test_crash(point: str) -> None:
+    """TEST-ONLY crash hook (RM-5 chaos tests): with CRM_TEST_CRASH_AT=<point> in the environment the process dies
+    here with SIGKILL, as a worker killed at that moment would; with CRM_TEST_CRASH_ONCE_FILE as well, only the first
+    process to get here dies (it creates that file). Does nothing unless the variable is set; never set it outside
+    tests. Points: "after_claim" (claim committed, nothing sent), "after_smtp" (the server said 250, the row not yet
+    marked sent)."""
+    if os.environ.get("CRM_TEST_CRASH_AT") != point:
+        return
+    once = os.environ.get("CRM_TEST_CRASH_ONCE_FILE")
+    if once:
+        try:
+            os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def send(notification_id: int, *, at: datetime | None = None) -> str:
     """Send one notification unless it was already sent: claim, check it is still due (as of `at`, default now),
     render, store the content and the Message-ID, commit, hand over to SMTP, mark sent. Returns what happened
@@ -215,6 +236,7 @@ def send(notification_id: int, *, at: datetime | None = None) -> str:
     row = _claim(notification_id, now)
     if row is None:
         return "none"
+    _test_crash("after_claim")
     try:
         recipient = db.session.get(User, row.recipient_id)
         reason = _skip_reason(row, recipient)
@@ -236,6 +258,7 @@ def send(notification_id: int, *, at: datetime | None = None) -> str:
         outbox_name = f"{as_aware(row.created_at).astimezone(UTC):%Y%m%dT%H%M%SZ}-{row.id}-{row.kind}"
         db.session.commit()  # the content and the Message-ID are kept before the hand-over
         mail.deliver(message, to_email, outbox_name=outbox_name)
+        _test_crash("after_smtp")
     except Exception as exc:
         if _record_failure(notification_id, exc, now) == FAILED:
             return "failed"

@@ -25,7 +25,9 @@ STATUS_LABELS = {PENDING: _l("Pending"), SENDING: _l("Sending"), SENT: _l("Sent"
                  SKIPPED: _l("Skipped")}
 SKIP_REASONS = {"opted_out": _l("Opted out"), "inactive": _l("Recipient not active"),
                 "nothing_due": _l("Nothing due any more"), "deleted": _l("Deleted"), "moved": _l("Rescheduled"),
-                "started": _l("Already started"), "not_taking_part": _l("No longer taking part")}
+                "started": _l("Already started"), "not_taking_part": _l("No longer taking part"),
+                "touched": _l("Worked on since"), "moved_on": _l("No longer a lead"),
+                "owner_changed": _l("Now held by someone else"), "taken_back": _l("Taken back from the pool")}
 
 
 def _labels() -> dict:
@@ -39,10 +41,11 @@ def index():
     page, per_page = page_args(request.args)
     manager = access.is_manager(me)
     recipient_id = posted_int(request.args.get("user")) if manager else None
-    rows, total = queries.notifications(me, recipient_id=recipient_id, page=page, per_page=per_page)
+    status = request.args.get("status") if request.args.get("status") in STATUS_LABELS else None
+    rows, total = queries.notifications(me, recipient_id=recipient_id, status=status, page=page, per_page=per_page)
     return render_template("notifications/index.html", rows=rows, page=Page(page, per_page, total),
                            manager=manager, people=queries.recipients() if manager else [],
-                           recipient_id=recipient_id, **_labels())
+                           recipient_id=recipient_id, status=status, **_labels())
 
 
 @bp.get("/<int:notification_id>")

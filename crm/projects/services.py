@@ -20,6 +20,7 @@ from crm.core.timeutil import as_aware, today_in_zone, utcnow, zone
 from crm.errors import Conflict, Forbidden, Invalid, NotFound
 from crm.extensions import db
 from crm.reference import services as reference
+from crm.support import services as support
 
 from . import stages
 from .models import REACHED, FundsEntry, Project, SavedView, StageMove
@@ -156,6 +157,7 @@ def _record_move(project: Project, from_stage: str | None, to_stage: str, *, act
     project.stage, project.stage_changed_at = to_stage, at
     project.lost_reason = reason if to_stage == "lost" else ""
     db.session.add(move)
+    support.add_standard_milestones(project)  # from signed on, the support board tracks it (once in its life)
     return move
 
 
@@ -216,6 +218,7 @@ def create_project(data: dict, *, actor: User, owner_id=None, first_contact_id=N
     db.session.flush()  # written once: version 1
     db.session.add(StageMove(project_id=project.id, from_stage=None, to_stage=stage, at=now, recorded_at=now,
                              actor_id=actor.id, reason=reason))
+    support.add_standard_milestones(project)  # created signed or later: the support board tracks it
     company.last_activity_at = now
     db.session.commit()
     return project

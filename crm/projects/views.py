@@ -498,7 +498,19 @@ def _render_show(project: Project, *, status: int = 200, stage_form=None, funds_
         funds_form=funds_form or FundsForm(formdata=None, received_on=today_in_zone().isoformat()),
         reassign_form=reassign_form, people=people, today=today_in_zone().isoformat(),
         cluster_names=reference.names("cluster"), park_names=reference.names("park"),
-        source_names=reference.names("source")), status
+        source_names=reference.names("source"), **_support(me, project)), status
+
+
+def _support(me: User, project: Project) -> dict:
+    """The support card (milestones and requests, from signing on) and the names its rows use."""
+    from crm.support import queries as support_queries
+    from crm.support.models import CATEGORY_BY_KEY, MILESTONE_BY_KEY, status_label
+
+    if not support_queries.services.was_signed(project):
+        return {"support_signed": False}
+    return {**support_queries.project_card(me, project), "milestone_by_key": MILESTONE_BY_KEY,
+            "category_by_key": CATEGORY_BY_KEY, "request_status_label": status_label,
+            "department_names": reference.names("department"), "support_today": today_in_zone()}
 
 
 @bp.route("/projects/<int:project_id>")

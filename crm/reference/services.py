@@ -19,6 +19,10 @@ SETTINGS = {
     "protection_days": {"default": 90, "min": 7, "max": 730},
     #: a project with no activity for this many days is marked stale on the board and the list
     "stale_days": {"default": 30, "min": 3, "max": 365},
+    #: a support-board milestone due within this many days (and not done) shows yellow
+    "milestone_warning_days": {"default": 7, "min": 1, "max": 90},
+    #: a follow-up overdue by this many days is escalated to the managers (the "escalation" reminder)
+    "escalation_days": {"default": 3, "min": 1, "max": 90},
 }
 
 

@@ -280,8 +280,9 @@ def test_invisible_company_or_project_fragment_is_404(client, zone):
     liaison = make_user("liaison", department="natural_resources")
     client.post("/logout")
     login(client, liaison)
-    assert client.get(f"/companies/{held_by_a.id}/timeline").status_code == 403
-    assert client.get(f"/projects/{project.id}/timeline").status_code == 403
+    # a liaison is refused every record page of the staff with 404 (crm.web.staff_only)
+    assert client.get(f"/companies/{held_by_a.id}/timeline").status_code == 404
+    assert client.get(f"/projects/{project.id}/timeline").status_code == 404
 
 
 def test_html_in_a_meeting_is_escaped_and_long_text_cut(client, zone):

@@ -1,4 +1,5 @@
 """A real SMTP server (aiosmtpd) on a free loopback port that records what it accepts and can refuse on demand."""
+import asyncio
 import socket
 import threading
 
@@ -16,13 +17,16 @@ def free_port() -> int:
 
 class Recorder:
     """What the SMTP server accepted, and how it should answer: `refuse` answers the next N messages with
-    `refuse_reply` (451: try again later), `reject` refuses chosen recipients for good (550)."""
+    `refuse_reply` (451: try again later), `reject` refuses chosen recipients for good (550), `hang` never answers
+    the next N messages' DATA (for `hang_seconds`, then 451), as a stuck server does (RM-9)."""
 
     def __init__(self):
         self.accepted: list[tuple[list[str], bytes]] = []
         self.refuse = 0
         self.refuse_reply = "451 4.3.0 Try again later"
         self.reject: set[str] = set()
+        self.hang = 0
+        self.hang_seconds = 120.0
         self.lock = threading.Lock()
         # aiosmtpd looks the handler's attributes over on every connection: the hooks live on a plain object of
         # their own, so that the parsing properties below are not evaluated each time
@@ -50,6 +54,12 @@ class _Hooks:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         recorder = self.recorder
+        with recorder.lock:
+            hang = recorder.hang > 0
+            recorder.hang -= hang
+        if hang:  # the client's time-out ends the wait; stopping the server cancels it
+            await asyncio.sleep(recorder.hang_seconds)
+            return "451 4.4.2 Timed out"
         with recorder.lock:
             if recorder.refuse > 0:
                 recorder.refuse -= 1

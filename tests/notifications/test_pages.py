@@ -194,3 +194,26 @@ def test_a_resend_whose_queuing_fails_stays_pending_for_the_sweep(app, monkeypat
         thread.join(5)
     assert len(threads) == 1 and fresh(row.id).status == PENDING
     assert row.id in services.recoverable(utcnow() + services.REQUEUE_AFTER)
+
+
+def test_admins_see_a_banner_while_mail_is_not_getting_through_and_can_list_what_waits(app):
+    """AV-4: a send that failed and waits for its retry shows on every page for admins, with the count and since
+    when; officers are not bothered with it; the list filters by status."""
+    admin, officer = make_user("admin", locale="en"), make_user()
+    sent = make_notification(officer)
+    waiting = [make_notification(officer, status=PENDING, attempts=2, last_error="SMTPConnectError") for _ in range(2)]
+    make_notification(officer, status=PENDING, attempts=0)  # not tried yet: not a sign of trouble
+    admin_client, officer_client = client_for(app, admin), client_for(app, officer)
+    page = admin_client.get("/").get_data(as_text=True)
+    banner = BeautifulSoup(page, "html.parser").select_one(".mail-degraded")
+    assert banner is not None and "2 reminders are waiting to be sent again" in banner.get_text()
+    assert BeautifulSoup(officer_client.get("/").get_data(as_text=True), "html.parser").select_one(
+        ".mail-degraded") is None
+    listed = listed_ids(admin_client.get("/notifications/?status=pending").get_data(as_text=True))
+    assert {w.id for w in waiting} <= listed and sent.id not in listed
+    assert admin_client.get("/notifications/?status=bogus").status_code == 200  # an unknown status: no filter
+    for row in waiting:
+        row.status = SENT
+    db.session.commit()
+    assert BeautifulSoup(admin_client.get("/").get_data(as_text=True), "html.parser").select_one(
+        ".mail-degraded") is None

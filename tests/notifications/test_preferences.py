@@ -45,4 +45,7 @@ def test_only_oneself_or_an_admin_and_only_known_kinds(app):
     db.session.rollback()
     assert save(officer.id, admin, opted_out=["digest"], digest_time=None).opted_out == {"digest"}
     with force_locale("en"):
-        assert dict(services.kind_choices()) == {"digest": "Daily digest", "meeting": "Meeting reminders"}
+        assert dict(services.kind_choices()) == {
+            "digest": "Daily digest", "meeting": "Meeting reminders",
+            "escalation": "Overdue follow-ups of my team (managers)", "stale": "Leads with no activity",
+            "pool": "Companies returned to the public pool", "weekly": "Weekly pipeline summary (managers)"}

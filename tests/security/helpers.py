@@ -18,6 +18,7 @@ from crm.meetings.models import Meeting, Task
 from crm.notifications.models import Notification
 from crm.projects.models import FundsEntry, SavedView
 from crm.reference.models import RefItem
+from crm.support.models import EnterpriseRequest, Milestone, RequestEvent
 
 from ..conftest import IsolatedClient
 from ..factories import (
@@ -69,10 +70,11 @@ def two_teams() -> SimpleNamespace:
     b (team 2) holds `company_b` with `contact_b`, and `deleted_b` (soft-deleted) with `contact_deleted`.
     a (team 1) holds `company_a` with `contact_a`; `pool` is in the public pool.
 
-    Projects: b holds `project_secret_b` (confidential: team 1 may not see it), `project_b` (ordinary: team 1 sees
-    it but may not change it) and `project_deleted_b` (soft-deleted), all on company_b; a holds `project_a` on the
+    Projects: b holds `project_secret_b` (confidential, signed: team 1 may not see it), `project_b` (ordinary: team 1
+    sees it but may not change it) and `project_deleted_b` (soft-deleted), all on company_b; a holds `project_a` on the
     pool company (so company_a keeps no projects and can still be deleted). Funds entries: `funds_b` (on the
     confidential one), `funds_project_b`, `funds_deleted_b` and `funds_a`; `view_b` is b's saved list view.
+    Support board: `milestone_b`, `request_b` (the liaison's department's) and deleted ones, on project_secret_b.
     """
     # The factories commit each row; keeping the committed rows loaded while the world is built saves reading each
     # one back, a third to a half of the build, which the role matrix repeats for each of its cases. The last commit
@@ -103,7 +105,7 @@ def _two_teams() -> SimpleNamespace:
     w.company_a = make_company("一组东莞宏达电子有限公司", owner=w.a, uscc=USCC[2])
     w.contact_a = make_contact(w.company_a, name="一组联系人", mobile="13600136000")
     w.pool = make_company("公海赣州绿源食品有限公司")
-    w.project_secret_b = make_project(w.company_b, owner=w.b, name="二组机密项目", stage="negotiating",
+    w.project_secret_b = make_project(w.company_b, owner=w.b, name="二组机密项目", stage="signed",
                                       confidential=True, code_name="白鹭", planned_investment=5000)
     w.project_b = make_project(w.company_b, owner=w.b, name="二组公开项目", stage="lead", planned_investment=800)
     w.project_deleted_b = make_project(w.company_b, owner=w.b, name="二组已删项目", deleted=True)
@@ -147,8 +149,33 @@ def _two_teams() -> SimpleNamespace:
                                     status="failed", attempts=5, last_error="SMTPRecipientsRefused: 550")
     db.session.add_all([w.notification_b, w.notification_a])
     db.session.commit()
+    _support_records(w, today)
     w.ref_item = db.session.scalar(select(RefItem).where(RefItem.kind == "cluster").order_by(RefItem.id))
     return w
+
+
+def _support_records(w: SimpleNamespace, today) -> None:
+    """The support board's records of team 2, on its confidential project (signed: milestones and requests are
+    tracked from signing on), so team 1 may open none of them: `milestone_b` and `request_b`, both the land
+    department's (the liaison's), and a deleted milestone and request of it."""
+    w.milestone_b = Milestone(project_id=w.project_secret_b.id, kind="land_acquired", sort=10, owner_id=w.b.id,
+                              department="natural_resources", planned_date=today + timedelta(days=30), note="")
+    w.milestone_deleted_b = Milestone(project_id=w.project_secret_b.id, kind="planning_permit", sort=20,
+                                      owner_id=w.b.id, note="", deleted_at=utcnow(), deleted_by_id=w.b.id)
+    w.request_b = EnterpriseRequest(project_id=w.project_secret_b.id, company_id=w.company_b.id, category="land",
+                                    description="二组用地诉求", department="natural_resources", owner_id=w.b.id,
+                                    deadline=today + timedelta(days=10), status="open", resolution="",
+                                    created_by_id=w.b.id)
+    w.request_deleted_b = EnterpriseRequest(project_id=w.project_secret_b.id, company_id=w.company_b.id,
+                                            category="other", description="二组已删诉求",
+                                            department="natural_resources", owner_id=w.b.id, deadline=today,
+                                            status="open", resolution="",
+                                            created_by_id=w.b.id, deleted_at=utcnow(), deleted_by_id=w.b.id)
+    db.session.add_all([w.milestone_b, w.milestone_deleted_b, w.request_b, w.request_deleted_b])
+    db.session.flush()
+    db.session.add(RequestEvent(request_id=w.request_b.id, project_id=w.project_secret_b.id, at=utcnow(),
+                                actor_id=w.b.id, action="created", from_status=None, to_status="open", note=""))
+    db.session.commit()
 
 
 #: tables whose rows an action may not touch when it is refused; audit_event is checked on its own

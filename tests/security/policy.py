@@ -16,6 +16,7 @@ ROLES = ("officer", "manager", "liaison", "admin")
 ADMIN_ONLY = {"officer": DENY, "manager": DENY, "liaison": DENY, "admin": ALLOW}
 MANAGERS = {"officer": DENY, "manager": ALLOW, "liaison": DENY, "admin": ALLOW}
 STAFF = {"officer": ALLOW, "manager": ALLOW, "liaison": DENY, "admin": ALLOW}
+EVERYONE = {"officer": ALLOW, "manager": ALLOW, "liaison": ALLOW, "admin": ALLOW}
 
 POLICY: dict[str, dict[str, str]] = {
     # administration: users, teams, reference lists, settings, audit log, the scheduler's health
@@ -107,6 +108,17 @@ POLICY: dict[str, dict[str, str]] = {
     "GET notifications.settings": STAFF,
     "POST notifications.settings": STAFF,
     "POST notifications.resend": MANAGERS,
+    "GET api.list_notifications": STAFF,
+    # the support board over the API: every role lists the requests and milestones it may see, a department liaison
+    # their department's (the only API lists that show a liaison anything); the records themselves are scoped per
+    # user (the walker holds them to 404, test_liaison_reads_nothing_outside_their_department_over_the_api the rest)
+    "GET api.list_requests": EVERYONE,
+    "GET api.list_milestones": EVERYONE,
+    # the support board's wall chart (page, .xlsx, API) is for staff: a liaison answers for their department's
+    # requests and milestones on the support pages, never sees the board
+    "GET board.index": STAFF,
+    "GET board.export": STAFF,
+    "GET api.board": STAFF,
     # the company's and the project's timeline as htmx fragments (filter chips, "show older"): like their pages
     "GET companies.timeline": STAFF,
     "GET projects.timeline": STAFF,

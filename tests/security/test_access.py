@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import re
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -25,6 +26,9 @@ from crm.extensions import db
 from crm.meetings.models import Meeting, MeetingUser, Task
 from crm.projects.models import Project, SavedView
 from crm.projects.stages import KEYS
+from crm.reference.models import RefItem
+from crm.support import services as support_services
+from crm.support.models import EnterpriseRequest, Milestone
 
 from ..factories import PASSWORD, make_company, make_project, make_reference, make_team, make_user
 from ..sweeps import sweep
@@ -60,6 +64,9 @@ ID_PARAMS = {
     "meeting_id": lambda w: [w.meeting_b.id, w.meeting_deleted_b.id, 987654],
     "task_id": lambda w: [w.task_b.id, w.task_deleted_b.id, 987654],
     "notification_id": lambda w: [w.notification_b.id, 987654],
+    # the support board's records of team 2's confidential project, deleted ones, none at all
+    "milestone_id": lambda w: [w.milestone_b.id, w.milestone_deleted_b.id, 987654],
+    "request_id": lambda w: [w.request_b.id, w.request_deleted_b.id, 987654],
 }
 #: parameters that name no record
 PLAIN_PARAMS = {"code": "en", "kind": "cluster", "filename": "js/app.js", "token": "not-a-feed-token"}
@@ -89,7 +96,8 @@ def uncovered_params(app) -> list[str]:
 
 def _version(param: str, record_id: int) -> int:
     model = {"company_id": Company, "contact_id": Contact, "user_id": User, "project_id": Project,
-             "meeting_id": Meeting, "task_id": Task}.get(param)
+             "meeting_id": Meeting, "task_id": Task, "milestone_id": Milestone,
+             "request_id": EnterpriseRequest}.get(param)
     row = db.session.get(model, record_id) if model else None
     return row.version if row is not None else 1
 
@@ -182,16 +190,16 @@ def test_walker_fails_for_an_unscoped_route_and_an_unmapped_parameter(app):
             company = db.session.get(Company, company_id)  # get_or_404 without the scope: the bug AC-1 hunts
             return company.name if company else ("", 404)
 
-        @other.get("/milestones/<int:milestone_id>")
-        def milestone(milestone_id: int):
+        @other.get("/gadgets/<int:gadget_id>")
+        def gadget(gadget_id: int):
             return ""
 
-        assert any("milestone_id" in m for m in uncovered_params(other))
-        ID_PARAMS["milestone_id"] = lambda w: [987654]
+        assert any("gadget_id" in m for m in uncovered_params(other))
+        ID_PARAMS["gadget_id"] = lambda w: [987654]
         try:
             failures = walk(other, w)
         finally:
-            del ID_PARAMS["milestone_id"]
+            del ID_PARAMS["gadget_id"]
     assert any("/peek" in f and "→ 200" in f for f in failures), failures
 
 
@@ -430,8 +438,8 @@ def test_every_read_path_shows_the_same_projects(app, seed):
             assert ids == expected, f"{user.role} {user.email} via {path}: extra {ids - expected}, " \
                                     f"missing {expected - ids}"
         for pid, *_ in projects:
-            if pid not in expected:  # hidden is 404 (liaisons are refused the whole pipeline: 403)
-                assert web.get(f"/projects/{pid}").status_code == (403 if user.role == "liaison" else 404)
+            if pid not in expected:  # hidden is 404 (a liaison, refused every project page, too)
+                assert web.get(f"/projects/{pid}").status_code == 404
     assert any(_expected_projects(o, projects) != _expected_projects(manager, projects) for o in officers)
 
 
@@ -628,6 +636,10 @@ def _request(key: str, w, role: str = "officer") -> tuple[str, dict, dict]:
                 "owner_id": w.a.id, "follow_ups": [{"title": "矩阵回访", "due": "2025-03-05", "owner_id": w.a.id}]}
     if endpoint == "api.create_task":
         body = {"title": "矩阵待办", "due": "2025-03-05", "company_id": w.pool.id, "owner_id": w.a.id}
+    if endpoint in {"api.list_notifications", "api.list_requests", "api.list_milestones"}:
+        body = {}  # a GET with the API's token (an empty body)
+    if endpoint == "api.board":
+        body = {}  # the support board's wall chart: a GET with the API's token
     if endpoint.startswith("meetings."):
         args, data = _meeting_request(endpoint, w, args, data)
     if endpoint in {"notifications.show", "notifications.resend"}:
@@ -691,7 +703,13 @@ def test_role_endpoint_matrix(app, key, role):
     before, audit_mark = checksum(), last_audit_id()
     response = client.open(url, method=method, data=data or None, json=body, headers=headers)
     if POLICY[key][role] == DENY:
-        assert response.status_code == 403, f"{role} {key}: {response.status_code}"
+        endpoint = key.split(" ")[1]
+        record_page = any(a.endswith("_id") for r in app.url_map.iter_rules() if r.endpoint == endpoint
+                          for a in r.arguments)
+        # a liaison is refused a staff page with 403, and a record's page with 404 (crm.web.staff_only: ids are
+        # not probed); the API and the admin pages answer for themselves
+        expected = 404 if role == "liaison" and record_page and not endpoint.startswith(("api.", "admin.")) else 403
+        assert response.status_code == expected, f"{role} {key}: {response.status_code}"
         assert checksum() == before, f"{role} {key} was refused but changed data"
         assert set(audit_actions_since(audit_mark)) <= {"authz_denied"}
     else:
@@ -724,6 +742,110 @@ def test_liaison_sees_no_company_through_the_api(app):
     assert web.post(f"/api/v1/companies/{w.pool.id}/claim", headers=headers).status_code in (403, 404)
     db.session.expire_all()
     assert db.session.get(Company, w.pool.id).owner_id is None
+
+
+# --- a department liaison over the API: their department's support records, and nothing else ---------------------
+
+#: GET routes every signed-in role reads whole: the reference lists and the API's own document
+LIAISON_OPEN = {"/api/v1/meta", "/api/v1/openapi.json"}
+_API_PATH = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+def _liaison_world(w):
+    """Besides the two-team world's `milestone_b` and `request_b` (the liaison's department's, on team 2's
+    confidential project): another department's milestone and request on the same project, and on team 1's signed
+    project a request of the liaison's department and a milestone of nobody's."""
+    db.session.add(RefItem(kind="department", key="power_supply", name="供电公司", name_en="Power supply"))
+    today = today_in_zone()
+    w.milestone_power = Milestone(project_id=w.project_secret_b.id, kind="construction_start", sort=40,
+                                  department="power_supply", owner_id=w.b.id, note="")
+    w.milestone_a = Milestone(project_id=w.project_a.id, kind="land_acquired", sort=10, owner_id=w.a.id, note="")
+    w.request_power = EnterpriseRequest(project_id=w.project_secret_b.id, company_id=w.company_b.id,
+                                        category="utilities", description="二组用电诉求", department="power_supply",
+                                        owner_id=w.b.id, deadline=today, status="open", resolution="",
+                                        created_by_id=w.b.id)
+    db.session.add_all([w.milestone_power, w.milestone_a, w.request_power])
+    db.session.commit()
+    w.request_a = support_services.create_request(
+        w.project_a.id, {"category": "land", "description": "一组用地诉求", "department": "natural_resources",
+                         "deadline": (today + timedelta(days=20)).isoformat()}, actor=w.a)
+    # every id route is tried with team 2's records (ID_PARAMS) and with these of team 1 and of other departments
+    return {"company_id": [w.company_a.id, w.pool.id], "contact_id": [w.contact_a.id],
+            "project_id": [w.project_a.id, w.project_b.id], "meeting_id": [w.meeting_a.id], "task_id": [w.task_a.id],
+            "notification_id": [w.notification_a.id], "entry_id": [w.funds_a.id], "user_id": [w.a.id, w.liaison.id],
+            "milestone_id": [w.milestone_power.id, w.milestone_a.id],
+            "request_id": [w.request_power.id, w.request_a.id]}
+
+
+def test_liaison_reads_nothing_outside_their_department_over_the_api(app):
+    """Every GET route of the API, with every record id of both teams and two departments, as a land-department
+    liaison: the support routes answer with that department's milestones and requests (on any team's project), the
+    reference lists are open, and everything else is a 403, a 404 or an empty list."""
+    w = two_teams()
+    extra = _liaison_world(w)
+    department = w.liaison.department
+    my_milestones = {w.milestone_b.id}
+    my_requests = {w.request_b.id, w.request_a.id}
+    mine = {  # route → (the records the liaison reaches, as {id param value: the record ids the answer lists})
+        "/api/v1/milestones/{milestone_id}": {m: {m} for m in my_milestones},
+        "/api/v1/requests/{request_id}": {r: {r} for r in my_requests},
+        "/api/v1/requests/{request_id}/events": {r: None for r in my_requests},
+        "/api/v1/projects/{project_id}/milestones": {w.project_secret_b.id: my_milestones},
+        "/api/v1/projects/{project_id}/requests": {w.project_secret_b.id: {w.request_b.id},
+                                                   w.project_a.id: {w.request_a.id}},
+        "/api/v1/milestones": {None: my_milestones},
+        "/api/v1/requests": {None: my_requests},
+    }
+    web, headers = client_for(app, w.liaison), api_headers(app, w.liaison)
+    before = checksum()
+    failures, reached, walked = [], set(), 0
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1") or "GET" not in rule.methods:
+            continue
+        path = _API_PATH.sub(r"{\1}", rule.rule)
+        params = sorted(rule.arguments)
+        assert all(p in ID_PARAMS for p in params), f"{path}: add its parameters to ID_PARAMS"
+        for values in itertools.product(*[ID_PARAMS[p](w) + extra.get(p, []) for p in params]):
+            with app.test_request_context():
+                url = url_for(rule.endpoint, **dict(zip(params, values, strict=True)))
+            response = web.get(url, headers=headers)
+            body, walked = response.get_json(silent=True), walked + 1
+            key = values[0] if values else None
+            if path in LIAISON_OPEN:
+                ok = response.status_code == 200
+            elif key in mine.get(path, {}):
+                expected = mine[path][key]
+                ok = response.status_code == 200
+                if ok and "items" in body and expected is not None:
+                    ok = {i["id"] for i in body["items"]} == expected and body["total"] == len(expected) and \
+                        all(i["department"] == department for i in body["items"])
+                elif ok and "items" in body:  # a request's events
+                    ok = len(body["items"]) >= 1
+                elif ok:
+                    ok = body["id"] in expected and body["department"] == department
+                reached.add((path, key))
+            elif response.status_code in (403, 404):
+                ok = body is not None and set(body["error"]) >= {"code", "message", "fields"}
+            else:
+                ok = response.status_code == 200 and body.get("items") == [] and body.get("total") == 0
+            if not ok:
+                failures.append(f"GET {url} → {response.status_code} {str(body)[:200]}")
+    assert failures == []
+    assert reached == {(path, key) for path, keys in mine.items() for key in keys}
+    assert walked > 40
+    assert checksum() == before
+    # and they work there: a status move and an actual date on their department's records; another's is a 404
+    version = web.get(f"/api/v1/requests/{w.request_b.id}", headers=headers).json["version"]
+    moved = web.patch(f"/api/v1/requests/{w.request_b.id}", headers=headers,
+                      json={"version": version, "status": "in_progress", "note": "已受理"})
+    assert moved.status_code == 200 and moved.json["status"] == "in_progress", moved.json
+    done = web.patch(f"/api/v1/milestones/{w.milestone_b.id}", headers=headers,
+                     json={"version": 1, "actual_date": today_in_zone().isoformat()})
+    assert done.status_code == 200 and done.json["status"] == "done" and done.json["offer"] is None, done.json
+    assert web.patch(f"/api/v1/requests/{w.request_power.id}", headers=headers,
+                     json={"version": 1, "status": "in_progress"}).status_code == 404
+    assert web.patch(f"/api/v1/milestones/{w.milestone_power.id}", headers=headers,
+                     json={"version": 1, "note": "越权"}).status_code == 404
 
 
 # --- AC-4: mass assignment ------------------------------------------------------------------------------------------
