@@ -114,7 +114,15 @@ def project_names(user: User, projects) -> dict[int, tuple[str, str]]:
 
     projects = list({p.id: p for p in projects}.values())
     company_ids = visible_company_ids(user, projects)
-    return {p.id: (p.name, shown_name(p, company_ids)) for p in projects}
+    return {p.id: (project_label(p, company_ids), shown_name(p, company_ids)) for p in projects}
+
+
+def project_label(project, company_ids: set[int]) -> str:
+    """A project's name, or its code name where its company is hidden from the viewer (a confidential project seen
+    by a liaison through a request or a milestone): its name could tell the company."""
+    if project.confidential and project.company_id not in company_ids:
+        return project.code_name or f"#{project.id}"
+    return project.name
 
 
 def project_card(user: User, project) -> dict:
@@ -128,3 +136,32 @@ def project_card(user: User, project) -> dict:
             "support_requests": project_requests(project.id, user),
             "support_history": timeline(project.id, limit=15),
             "support_can_edit": can_edit}
+
+
+@dataclass
+class ContactLine:
+    name: str
+    title: str
+    mobile: str
+    email: str
+
+
+def request_contacts(user: User, found: EnterpriseRequest, *, limit: int = 5) -> list[ContactLine]:
+    """The company's contacts as the request's page shows them: a liaison handling the request (DESIGN.md: "no
+    contacts beyond the request's") and the company's holder or a manager read the phones in full, other staff
+    masked, as on the company's page. None where the viewer may not know the company (a confidential project's
+    code name)."""
+    from crm.auth import access
+    from crm.companies.models import Company, Contact
+    from crm.core.text import mask_phone
+    from crm.projects.queries import visible_company_ids
+
+    project = found.project
+    if project.confidential and project.company_id not in visible_company_ids(user, [project]):
+        return []
+    company = db.session.get(Company, found.company_id)
+    full = support_access.is_liaison(user) or access.can_see_contact_details(user, company)
+    rows = db.session.scalars(select(Contact).where(Contact.company_id == found.company_id,
+                                                    Contact.deleted_at.is_(None)).order_by(Contact.id).limit(limit))
+    return [ContactLine(c.name, c.title, c.mobile if full else mask_phone(c.mobile), c.email if full else "")
+            for c in rows]

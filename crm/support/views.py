@@ -47,10 +47,11 @@ def _responsible_choices(department: str | None, current: int | None = None) -> 
     return choices
 
 
-def _shown_name(me: User, project) -> str:
-    """The company's name, or a confidential project's code name for a viewer who may not see the company (a
-    liaison sees a request's project this way too)."""
-    return project_queries.shown_name(project, project_queries.visible_company_ids(me, [project]))
+def _names(me: User, project) -> dict:
+    """How a page names the project and its company for this viewer (code names where the company is hidden)."""
+    company_ids = project_queries.visible_company_ids(me, [project])
+    return {"shown_name": project_queries.shown_name(project, company_ids),
+            "project_label": queries.project_label(project, company_ids)}
 
 
 def _flash_errors(form, exc: Invalid) -> None:
@@ -119,12 +120,12 @@ def edit_milestone(milestone_id: int):
                 flash(message, "warning")
             if change.offer is not None:
                 return render_template("support/offer.html", offer=change.offer, milestone=change.milestone,
-                                       project=project, shown_name=_shown_name(me, project), **_labels())
+                                       project=project, **_names(me, project), **_labels())
             return redirect(_back_to(me, project.id))
     elif request.method == "POST":
         status = 422
     return render_template("support/milestone_form.html", form=form, milestone=milestone, project=project,
-                           liaison=liaison, shown_name=_shown_name(me, project),
+                           liaison=liaison, **_names(me, project),
                            current=services.milestone_status(milestone), **_labels()), status
 
 
@@ -203,7 +204,7 @@ def new_request(project_id: int):
     else:
         status = 422
     return render_template("support/request_form.html", form=form, project=project, found=None,
-                           shown_name=_shown_name(me, project), **_labels()), status
+                           **_names(me, project), **_labels()), status
 
 
 @bp.route("/requests/<int:request_id>")
@@ -215,8 +216,9 @@ def show_request(request_id: int, *, status: int = 200, status_form: StatusForm 
     form = status_form or StatusForm(formdata=None)
     form.satisfaction.choices = [("", "—")] + [(str(n), str(n)) for n in range(1, 6)]
     return render_template(
-        "support/request.html", found=found, project=project, shown_name=_shown_name(me, project),
-        events=queries.request_events(found.id), can_edit=can_edit, moves=services.TRANSITIONS[found.status],
+        "support/request.html", found=found, project=project, **_names(me, project),
+        events=queries.request_events(found.id), contacts=queries.request_contacts(me, found),
+        can_edit=can_edit, moves=services.TRANSITIONS[found.status],
         can_change_fields=can_edit and not support_access.is_liaison(me) and found.status != "closed",
         staff=me.role in access.STAFF_ROLES, form=form, **_labels()), status
 
@@ -281,4 +283,4 @@ def edit_request(request_id: int):
     else:
         status = 422
     return render_template("support/request_form.html", form=form, project=project, found=found,
-                           shown_name=_shown_name(me, project), **_labels()), status
+                           **_names(me, project), **_labels()), status

@@ -14,6 +14,7 @@ from crm.projects.models import Project, StageMove
 from crm.support import services
 from crm.support.models import EnterpriseRequest, Milestone, RequestEvent
 
+from ..factories import make_contact
 from ..security.helpers import client_for
 from .conftest import DEV, LAND, count, snapshot
 
@@ -182,7 +183,25 @@ def test_a_liaison_sees_and_handles_only_their_departments_records(app, board):
     assert client.post(f"/requests/{board.req_land.id}/status", data={
         "status": "in_progress", "version": str(version), "note": "已受理"}).status_code == 302
     assert client.get(f"/requests/{board.req_land.id}/edit").status_code == 403
-    assert client.get(f"/projects/{board.p.id}/requests/new").status_code in (403, 404)
+    assert client.get(f"/projects/{board.p.id}/requests/new").status_code == 404
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_request_page_gives_the_companys_contacts_to_whoever_handles_it(app, board):
+    make_contact(board.company, name="张经理", title="行政总监", mobile="13800138000")
+    liaison_page = _soup(client_for(app, board.land).get(f"/requests/{board.req_land.id}"))
+    assert "13800138000" in liaison_page.select_one("[data-test=contacts]").get_text()
+    other_team = _soup(client_for(app, board.b).get(f"/requests/{board.req_land.id}"))  # may see, not hold it
+    contacts = other_team.select_one("[data-test=contacts]").get_text()
+    assert "张经理" in contacts and "138****8000" in contacts and "13800138000" not in contacts
+    # a confidential project whose company the liaison may not know: no contacts, the code name only
+    with time_machine.travel(NOW, tick=False):
+        secret = services.create_request(board.q.id, {"category": "land", "description": "保密用地",
+                                                      "department": LAND, "deadline": "5"}, actor=board.b)
+    make_contact(board.company_b, name="机密联系人", mobile="13900139000")
+    page = _soup(client_for(app, board.land).get(f"/requests/{secret.id}"))
+    assert page.select_one("[data-test=contacts]") is None and "H项目" in page.get_text()
+    assert "深圳华信电子" not in page.get_text() and "华信保密项目" not in page.get_text()
 
 
 def _fill(rule, ids: dict) -> dict | None:
