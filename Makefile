@@ -58,9 +58,10 @@ extract-messages: $(STAMP)
 
 vendor:
 	cd static/vendor && rm -rf .npm-tmp && mkdir .npm-tmp && cd .npm-tmp && \
-	  npm pack @tabler/core@1.6.1 htmx.org@2.0.11 sortablejs@1.15.7 >/dev/null && \
+	  npm pack @tabler/core@1.6.1 echarts@6.1.0 htmx.org@2.0.11 sortablejs@1.15.7 >/dev/null && \
 	  for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done && \
 	  cp tabler-core-1.6.1/package/dist/css/tabler.min.css tabler-core-1.6.1/package/dist/js/tabler.min.js ../tabler/ && \
+	  mkdir -p ../echarts && cp echarts-6.1.0/package/dist/echarts.min.js echarts-6.1.0/package/LICENSE echarts-6.1.0/package/NOTICE ../echarts/ && \
 	  cp htmx.org-2.0.11/package/dist/htmx.min.js ../htmx/ && \
 	  mkdir -p ../sortablejs && cp sortablejs-1.15.7/package/Sortable.min.js sortablejs-1.15.7/package/LICENSE ../sortablejs/ && \
 	  cd .. && rm -rf .npm-tmp

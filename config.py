@@ -92,6 +92,8 @@ class Config:
     CRM_MEETING_REMINDER_MINUTES = int(os.environ.get("CRM_MEETING_REMINDER_MINUTES", "60"))
     #: the weekly round (zone time, Mondays): the managers' pipeline summary and the stale-lead nudges
     CRM_WEEKLY_TIME = os.environ.get("CRM_WEEKLY_TIME", "09:00")
+    #: the weekly project report (周报) to managers, Fridays from this time (zone time) until Sunday night
+    CRM_WEEKLY_REPORT_TIME = os.environ.get("CRM_WEEKLY_REPORT_TIME", "17:00")
     #: how often beat queues the reminder sweep (seconds; 60 = at the start of every minute). Tests shorten it; the
     #: scheduler counts as stalled after three intervals without a sweep (RM-11)
     CRM_SWEEP_SECONDS = int(os.environ.get("CRM_SWEEP_SECONDS", "60"))

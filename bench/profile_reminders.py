@@ -3,9 +3,13 @@
 
     python bench/profile_reminders.py [--db sqlite|postgres] --part send [--sends 300] [--top 30]
     python bench/profile_reminders.py [--db sqlite|postgres] --part sweep [--runs 7] [--top 30]
+    python bench/profile_reminders.py [--db sqlite|postgres] --part insert [--runs 7]
 
 `--part sweep`: `services.sweep(moment)` on an empty log, timed per repetition with its SQL (statements and their
 time, from engine events) and each kind's `find`, then once more under cProfile.
+
+`--part insert`: the sweep's writing step (`services._insert_new`) against two other ways to write the same rows
+(see `profile_insert`).
 
 `--part send`: `services.send` to the same kind of SMTP sink (bench/smtp_sink.py, its own process). It sweeps the
 bench's moment (and the days before it) until --sends rows are recorded, sends the first 20 untimed, then sends the
@@ -39,13 +43,19 @@ class Timer:
     def __init__(self):
         self.totals: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
+        self.active: set[str] = set()
 
     @contextmanager
     def part(self, name: str):
+        if name in self.active:  # a recursive call (flatten of a sub-part) is inside the outer one's time
+            yield
+            return
+        self.active.add(name)
         started = time.perf_counter()
         try:
             yield
         finally:
+            self.active.discard(name)
             self.totals[name] += time.perf_counter() - started
             self.counts[name] += 1
 
@@ -86,13 +96,23 @@ class SqlTimer:
 
     def reset(self) -> None:
         self.n, self.seconds, self.commits, self.commit_seconds = 0, 0.0, 0, 0.0
+        self.statements: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
 
     def _before(self, conn, cursor, statement, parameters, context, executemany):
         conn.info.setdefault("started", []).append(time.perf_counter())
 
     def _after(self, conn, cursor, statement, parameters, context, executemany):
+        elapsed = time.perf_counter() - conn.info["started"].pop()
         self.n += 1
-        self.seconds += time.perf_counter() - conn.info["started"].pop()
+        self.seconds += elapsed
+        entry = self.statements[" ".join(statement.split())[:150]]
+        entry[0] += 1
+        entry[1] += elapsed
+
+    def slowest(self, n: int, count: int = 16) -> str:
+        ranked = sorted(self.statements.items(), key=lambda kv: -kv[1][1])[:count]
+        return "\n".join(f"    {seconds / n * 1000:6.2f} ms per run, {calls / n:4.1f}×: {sql}"
+                         for sql, (calls, seconds) in ranked)
 
     def report(self, n: int, total: float, what: str) -> str:
         return (f"  SQL: {self.n / n:.1f} statements per {what}, {self.seconds / n * 1000:.1f} ms "
@@ -139,6 +159,7 @@ def profile_sweep(args, moment, url) -> None:
     print(f"  one sweep: median {statistics.median(per) * 1000:.1f} ms, max {max(per) * 1000:.1f} ms, "
           f"all {', '.join(f'{x * 1000:.0f}' for x in per)}")
     print(sql.report(args.runs, total, "sweep"))
+    print(sql.slowest(args.runs))
     for name, seconds in timer.totals.items():
         print(f"  {name}: {seconds / args.runs * 1000:.1f} ms per sweep ({seconds / total:.0%})")
     reminders._clear_log()
@@ -152,6 +173,67 @@ def profile_sweep(args, moment, url) -> None:
     reminders._clear_log()
 
 
+def profile_insert(args, moment, url) -> None:
+    """The sweep's writing step three ways, on the rows a sweep of the moment records: `services._insert_new` as it is
+    (one multi-row VALUES statement per 500 rows, ON CONFLICT DO NOTHING RETURNING id), the same statement as one
+    executemany (SQLAlchemy's insertmanyvalues batches it under a cached compiled form), and executemany without
+    RETURNING (psycopg's pipeline; the ids would then be read back by key). Each new, then again with every key
+    recorded (what the next minute's sweep would write, were its keys not filtered first)."""
+    from sqlalchemy import select
+
+    from crm.core.database import writing
+    from crm.extensions import db
+    from crm.notifications import services
+    from crm.notifications.models import Notification
+
+    table = Notification.__table__
+    reminders._clear_log()
+    with writing():
+        services.sweep(moment)
+    columns = [c for c in table.c if c.name in ("kind", "recipient_id", "object_type", "object_id", "period", "key",
+                                                "context", "status", "attempts", "possible_duplicate",
+                                                "next_attempt_at", "created_at", "updated_at")]
+    rows = [dict(r._mapping) for r in db.session.execute(select(*columns))]
+    db.session.remove()
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    upsert = insert(table).on_conflict_do_nothing(index_elements=[table.c.key])
+
+    def as_is() -> int:
+        return len(services._insert_new(rows))
+
+    def executemany() -> int:
+        return len(db.session.scalars(upsert.returning(table.c.id), rows).all())
+
+    def no_returning() -> int:
+        return db.session.execute(upsert, rows).rowcount
+
+    forms = (("services._insert_new (VALUES per 500 rows, RETURNING)", as_is),
+             ("executemany, RETURNING (insertmanyvalues)", executemany),
+             ("executemany, no RETURNING", no_returning))
+    times = {name: ([], []) for name, _ in forms}
+    for rep in range(args.runs + 1):
+        for name, form in forms:
+            reminders._clear_log()
+            for known in (False, True):
+                started = time.perf_counter()
+                with writing():
+                    form()
+                    db.session.commit()
+                elapsed = time.perf_counter() - started
+                db.session.remove()
+                if rep:
+                    times[name][known].append(elapsed)
+    reminders._clear_log()
+    print(f"\nwriting {len(rows)} rows, {args.runs} repetitions, {reminders.database_version(url)}, load average "
+          f"{os.getloadavg()[0]:.2f}")
+    for name, (new, known) in times.items():
+        print(f"  {name}: new rows median {statistics.median(new) * 1000:.1f} ms (max {max(new) * 1000:.1f}); "
+              f"every key recorded {statistics.median(known) * 1000:.1f} ms")
+
+
 def profile_send(args, moment, url) -> None:
     from crm.core.database import writing
     from crm.extensions import db
@@ -159,10 +241,26 @@ def profile_send(args, moment, url) -> None:
 
     sql = SqlTimer(db.engine)
     timer = Timer()
+    import smtplib
+    from email.generator import BytesGenerator
+
+    from crm.notifications import kinds
+
     wrap(services, "_claim", timer, "claim (_claim: read, UPDATE, commit)")
     wrap(services, "render", timer, "render (compose + both templates)")
+    for name, kind in list(kinds.KINDS.items()):
+        def compose(*a, _compose=kind.compose, _name=name, **kw):
+            with timer.part(f"  of which compose {_name} (records, links, words)"):
+                return _compose(*a, **kw)
+        kinds.KINDS[name] = kind.__class__(name=kind.name, label=kind.label, find=kind.find, compose=compose)
+    wrap(services, "render_template", timer, "  of which the two templates (render_template)")
     wrap(mail, "build_message", timer, "build the message (EmailMessage)")
-    wrap(mail, "deliver", timer, "SMTP hand-over (mail.deliver: connect, flatten, send, QUIT)")
+    wrap(mail, "deliver", timer, "SMTP hand-over (mail.deliver)")
+    wrap(smtplib.SMTP, "connect", timer, "  of which connect (TCP + greeting)")
+    wrap(smtplib.SMTP, "ehlo", timer, "  of which EHLO")
+    wrap(BytesGenerator, "flatten", timer, "  of which flatten the message (send_message)")
+    wrap(smtplib.SMTP, "sendmail", timer, "  of which MAIL, RCPT, DATA (sendmail)")
+    wrap(smtplib.SMTP, "quit", timer, "  of which QUIT")
 
     def rows() -> list[int]:
         reminders._clear_log()
@@ -189,6 +287,7 @@ def profile_send(args, moment, url) -> None:
     print(f"  one send: median {statistics.median(per_send) * 1000:.1f} ms, p95 "
           f"{reminders.percentile(per_send, 95) * 1000:.1f} ms, mean {total / n * 1000:.1f} ms")
     print(sql.report(n, total, "send"))
+    print(sql.slowest(n))
     for name, seconds in timer.totals.items():
         print(f"  {name}: {seconds / n * 1000:.1f} ms per send ({seconds / total:.0%})")
 
@@ -207,7 +306,7 @@ def profile_send(args, moment, url) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--part", choices=("send", "sweep"), default="send")
+    parser.add_argument("--part", choices=("send", "sweep", "insert"), default="send")
     parser.add_argument("--officers", type=int, default=500)
     parser.add_argument("--tasks", type=int, default=None)
     parser.add_argument("--sends", type=int, default=300)
@@ -229,6 +328,8 @@ def main() -> None:
                        "MAIL_USE_TLS": "false", "MAIL_USE_SSL": "false", "MAIL_USERNAME": ""})
     for name in ["REDIS_URL", *(n for n in os.environ if n.startswith("CRM_TEST_"))]:
         os.environ.pop(name, None)
+    # the schema moves on while others work: bring the bench database to the code's migrations first
+    reminders.flask(["db", "upgrade"], dict(os.environ))
     from crm import create_app
     from crm.extensions import db
 
@@ -236,7 +337,7 @@ def main() -> None:
     app = create_app()
     try:
         with app.app_context():
-            (profile_sweep if args.part == "sweep" else profile_send)(args, moment, url)
+            {"sweep": profile_sweep, "send": profile_send, "insert": profile_insert}[args.part](args, moment, url)
             db.session.remove()
             db.engine.dispose()
     finally:

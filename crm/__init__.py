@@ -67,11 +67,14 @@ def register_blueprints(app: Flask) -> None:
     from .api import bp as api_bp
     from .auth.views import bp as auth_bp
     from .companies.views import bp as companies_bp
+    from .dashboard.views import bp as dashboard_bp
     from .home import bp as home_bp
+    from .imports.views import bp as imports_bp
     from .meetings.calendar_views import bp as calendar_bp
     from .meetings.views import bp as meetings_bp
     from .notifications.views import bp as notifications_bp
     from .projects.views import bp as projects_bp
+    from .reports.views import bp as reports_bp
     from .support.board_views import bp as board_bp
     from .support.views import bp as support_bp
 
@@ -84,6 +87,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(notifications_bp)
     app.register_blueprint(support_bp)
     app.register_blueprint(board_bp)
+    app.register_blueprint(reports_bp)
+    app.register_blueprint(dashboard_bp)
+    app.register_blueprint(imports_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the browser's cookie

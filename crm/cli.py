@@ -174,3 +174,22 @@ def reminders_run(now_value, at_value):
         done = ", ".join(f"{count} {outcome}" for outcome, count in sorted(result.outcomes.items())) or "nothing sent"
         run.summary = f"{result.found} due; {done}"
     click.echo(f"Reminders at {at.isoformat(timespec='minutes')}: {result.found} due; {done}.")
+
+
+@crm_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--kind", type=click.Choice(["companies", "contacts", "projects"]), required=True)
+@click.option("--as", "email", help="The importing user's e-mail (default: the first active manager).")
+@click.option("--commit", "do_commit", is_flag=True, help="Write the rows (all or none) after the preview.")
+@click.option("--pool", is_flag=True, help="Put new companies in the public pool instead of the user's hands.")
+@click.option("--choose", "choice", type=click.Choice(["skip", "update", "create"]),
+              help="One decision for every duplicate (default: the preview's: update a same-code match, skip others).")
+def import_file(path, kind, email, do_commit, pool, choice):
+    """Preview a spreadsheet import (.xlsx or .csv) as the web page shows it; with --commit, write it."""
+    from crm.imports import cli as import_cli
+
+    with writing():
+        code = import_cli.run(path, kind=kind, email=email, commit=do_commit, pool=pool, choice=choice,
+                              echo=click.echo)
+    if code:
+        raise click.exceptions.Exit(code)

@@ -2,6 +2,8 @@
 from crm.audit.models import AuditEvent  # noqa: F401
 from crm.auth.models import LoginAttempt, Team, User, UserSession  # noqa: F401
 from crm.companies.models import Company, Contact  # noqa: F401
+from crm.dashboard.models import AnnualTarget, DashboardSnapshot  # noqa: F401
+from crm.imports.models import ImportRecord, ImportRow, ImportRun  # noqa: F401
 from crm.meetings.models import Meeting, MeetingContact, MeetingUser, Task  # noqa: F401
 from crm.notifications.models import Notification, NotificationOptOut, NotificationPreference  # noqa: F401
 from crm.projects.models import FundsEntry, Project, SavedView, StageMove  # noqa: F401

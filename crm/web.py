@@ -197,6 +197,8 @@ ACTION_LABELS = {
     "authz_denied": _l("Access denied"), "uscc_override": _l("Legacy credit code accepted"),
     "funds_removed": _l("Funds entry removed"), "feed_created": _l("Calendar feed URL created"),
     "feed_revoked": _l("Calendar feed URL revoked"),
+    "merge": _l("Duplicate merged into this company"), "merged_into": _l("Merged into another company"),
+    "not_duplicate": _l("Marked as not a duplicate"),
 }
 FIELD_LABELS = {
     "name": _l("Name"), "short_name": _l("Short name"), "uscc": _l("Unified social credit code"),
@@ -217,6 +219,7 @@ FIELD_LABELS = {
     "confidential": _l("Confidential"), "code_name": _l("Code name"), "planned_start": _l("Planned construction start"),
     "planned_production": _l("Planned production start"), "stage": _l("Stage"), "lost_reason": _l("Reason lost"),
     "funds_in_place": _l("Funds in place (10,000 yuan)"), "event_id": _l("Event"),
+    "no_update_reason": _l("Reason for no update"),
     "received_on": _l("Received on"), "amount": _l("Amount (10,000 yuan)"), "note": _l("Note"),
     "project_id": _l("Project"),
     # meetings and tasks
@@ -227,6 +230,10 @@ FIELD_LABELS = {
     "kind": _l("Milestone"), "planned_date": _l("Planned date"), "actual_date": _l("Actual date"),
     "category": _l("Category"), "deadline": _l("Deadline"), "resolution": _l("Resolution"),
     "satisfaction": _l("Company's satisfaction"), "resolved_at": _l("Resolved"), "closed_at": _l("Closed"),
+    # a merge of duplicate companies (crm.companies.merge): what moved, by kind of record, and the fields filled in
+    "merged_into_id": _l("Merged into"), "merged_from": _l("Merged duplicate"), "other_id": _l("Other company"),
+    "contacts": _l("Contacts"), "projects": _l("Projects"), "meetings": _l("Meetings"), "tasks": _l("Tasks"),
+    "requests": _l("Enterprise requests"), "aliases": _l("Earlier merged ids"), "filled": _l("Fields filled in"),
 }
 
 

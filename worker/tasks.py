@@ -73,6 +73,15 @@ def send_notification(notification_id: int) -> str:
         return services.send(notification_id)
 
 
+@shared_task(name="dashboard.refresh", ignore_result=True)
+def refresh_dashboard() -> int:
+    """Every few minutes: the managers' dashboard figures for the current week, month, quarter and year (issue 7:
+    a year's figures read millions of rows; the page shows these snapshots with their age)."""
+    from crm.dashboard import snapshots
+
+    return snapshots.refresh()
+
+
 def _daily(name: str) -> crontab:
     """A daily job's time comes from crm.jobs, where the scheduler's health check reads it too."""
     at = BY_NAME[name].at
@@ -95,4 +104,15 @@ def register_schedule(celery_app, sweep_seconds: int = 60) -> None:
         "refresh-statistics": {"task": "maintenance.refresh_statistics",
                                "schedule": _daily("maintenance.refresh_statistics")},
         "notifications-sweep": _sweep_entry(sweep_seconds),
+        "dashboard-refresh": {"task": "dashboard.refresh", "schedule": timedelta(minutes=10),
+                              "options": {"expires": 9 * 60}},
     }
+
+
+@shared_task(name="imports.run", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def run_import(import_id: int, phase: str) -> str:
+    """Preview or commit a large import (issue 8). Idempotent: the import's status gates each phase and the commit
+    writes in one transaction, so a redelivered task (worker lost, IE-7) either finds it done or runs it afresh."""
+    from crm.imports.services import run_phase
+
+    return run_phase(import_id, phase)

@@ -224,6 +224,49 @@ def settings():
                            labels=SETTING_LABELS), status
 
 
+# --- annual targets (the dashboard's target completion) --------------------------------------------------------------
+
+@bp.route("/targets", methods=["GET", "POST"])
+def targets():
+    """The year's signed-investment targets (万元) per cluster and per team, in one form; a blank field removes
+    the target."""
+    from crm.core.timeutil import today_in_zone
+    from crm.dashboard import targets as annual
+
+    raw_year = request.values.get("year", "")
+    year = int(raw_year) if raw_year.isascii() and raw_year.isdigit() and \
+        annual.FIRST_YEAR <= int(raw_year) <= annual.LAST_YEAR else today_in_zone().year
+    clusters = reference.items("cluster", include_inactive=True)
+    team_rows = list(db.session.scalars(select(Team).order_by(Team.name)))
+    errors, status = {}, 200
+    if request.method == "POST":
+        try:
+            annual.set_targets(
+                request.form.get("year", ""),
+                {i.key: request.form.get(f"cluster-{i.key}", "") for i in clusters
+                 if f"cluster-{i.key}" in request.form},
+                {t.id: request.form.get(f"team-{t.id}", "") for t in team_rows if f"team-{t.id}" in request.form},
+                actor=signed_in_user())
+        except (Invalid, Conflict) as exc:
+            db.session.rollback()
+            errors, status = exc.fields, 422 if isinstance(exc, Invalid) else 409
+            flash(exc.message, "danger")
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.targets", year=year))
+    cluster_targets, team_targets = annual.year_targets(year)
+    if request.method == "POST":  # show what was typed, not what is stored
+        values = {key: request.form.get(key, "") for key in request.form}
+    else:
+        def plain(v):  # as typed: 5000, not 5000.00
+            return f"{v:.0f}" if v == v.to_integral_value() else f"{v:.2f}"
+
+        values = {**{f"cluster-{k}": plain(v) for k, v in cluster_targets.items()},
+                  **{f"team-{k}": plain(v) for k, v in team_targets.items()}}
+    return render_template("admin/targets.html", year=year, clusters=clusters, teams=team_rows, values=values,
+                           errors=errors, years=range(year - 2, year + 3), cluster_label=reference.label), status
+
+
 # --- audit log -------------------------------------------------------------------------------------------------------
 
 @bp.route("/audit")

@@ -63,6 +63,7 @@ from . import (  # noqa: E402,F401  (routes register on bp)
     auth,
     board,
     companies,
+    dashboard,
     meetings,
     meta,
     notifications,

@@ -1,12 +1,12 @@
 """Companies, contacts and the public pool over JSON; the same services and scope as the pages."""
-from flask import g, request
+from flask import g, jsonify, request, url_for
 
 from crm.auth import access
-from crm.companies import queries, services
+from crm.companies import merge, queries, services
 from crm.companies.models import Company, Contact
 from crm.core.pagination import page_args
 from crm.core.text import mask_phone, mask_text
-from crm.errors import Invalid
+from crm.errors import Invalid, NotFound
 from crm.web import MAX_ID
 
 from . import bp, iso, json_body, token_required, version_of
@@ -73,7 +73,17 @@ def create_company():
 @bp.get("/companies/<int:company_id>")
 @token_required
 def get_company(company_id: int):
-    company = access.visible_company(company_id, g.api_user)
+    try:
+        company = access.visible_company(company_id, g.api_user)
+    except NotFound:
+        # a company merged into another: 301 to the survivor, whose id the body names too
+        target = merge.alias_target(company_id, g.api_user)
+        if target is None:
+            raise
+        response = jsonify({"id": company_id, "merged_into": target})
+        response.status_code = 301
+        response.headers["Location"] = url_for("api.get_company", company_id=target)
+        return response
     body = company_json(company)
     full = access.can_see_contact_details(g.api_user, company)
     body["contacts"] = [contact_json(c, full=full) for c in queries.contacts_of(company.id)]
@@ -109,6 +119,19 @@ def claim_company(company_id: int):
 @token_required
 def release_company(company_id: int):
     return company_json(services.release_company(company_id, actor=g.api_user))
+
+
+@bp.post("/companies/<int:company_id>/merge")
+@token_required
+def merge_company(company_id: int):
+    """Merge the company `loser_id` into this one (crm.companies.merge): `version` is this company's, as read,
+    `loser_version` the other's."""
+    data = json_body()
+    result = merge.merge_companies(company_id, data.get("loser_id"), actor=g.api_user,
+                                   survivor_version=data.get("version"), loser_version=data.get("loser_version"))
+    body = company_json(result.survivor)
+    body["merged"] = {"loser_id": result.loser_id, "moved": result.moved, "filled": result.filled}
+    return body
 
 
 @bp.get("/companies/<int:company_id>/contacts")

@@ -105,8 +105,9 @@ def document() -> dict:
         },
         "/api/v1/companies/{company_id}": {
             "parameters": [_id("company_id")],
-            "get": {"summary": "One company with its contacts",
-                    "responses": {**_ok(200, "#/components/schemas/Company"), **_errors(401, 404)}},
+            "get": {"summary": "One company with its contacts (a merged company's id: 301 to the survivor)",
+                    "responses": {**_ok(200, "#/components/schemas/Company"), **_merged_redirect(),
+                                  **_errors(401, 404)}},
             "patch": {"summary": "Change fields (send the version read)", "requestBody": _body(company_patch),
                       "responses": {**_ok(200, "#/components/schemas/Company"),
                                     **_errors(400, 401, 403, 404, 409, 422)}},
@@ -144,6 +145,8 @@ def document() -> dict:
         **_notification_paths(),
         **_support_paths(),
         **_board_paths(),
+        **_dashboard_paths(),
+        **_merge_paths(),
         "/api/v1/meta": {
             "get": {"summary": "Reference lists", "responses": {**_ok(200, {"type": "object", "additionalProperties": {
                 "type": "array", "items": {"$ref": "#/components/schemas/RefItem"}}}), **_errors(401)}},
@@ -183,6 +186,8 @@ def document() -> dict:
                 **_notification_schemas(),
                 **_support_schemas(),
                 **_board_schemas(),
+                **_dashboard_schemas(),
+                **_merge_schemas(),
             },
         },
     }
@@ -255,9 +260,15 @@ def _project_paths() -> dict:
     project = "#/components/schemas/Project"
     list_params = [*_params("q", "stage", "cluster", "park", "owner_id", "team_id", "key", "stale", "company_id",
                             "sort"),
+                   # the dashboard's drill-down filters (crm.projects.queries.ProjectFilters)
+                   *_params("origin_city", "source", "event_id"),
+                   *({"name": f"{name}_{end}", "in": "query", "required": False,
+                      "schema": {"type": "string", "format": "date"}}
+                     for name in ("created", "signed", "moved", "milestone") for end in ("from", "to")),
                    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                    {"name": "per_page", "in": "query", "schema": {"type": "integer", "maximum": 200}}]
-    list_params[1]["description"] = "a stage key, or `open` for the stages a deal is still worked in"
+    list_params[1]["description"] = ("a stage key, or a group: `open` (the stages a deal is still worked in), "
+                                      "`pipeline` (all but lost), `signed_or_later`, `started`, `producing`")
     funds_total = {"funds_in_place": {"type": "number", "description": "万元, the project's new total"},
                    "project_version": {"type": "integer", "description": "the project's version now"}}
     funds_list = _list_of("#/components/schemas/FundsEntry")
@@ -700,6 +711,127 @@ def _board_paths() -> dict:
                    "requests and each row's worst status (staff only)",
         "parameters": params,
         "responses": {**_ok(200, "#/components/schemas/Board"), **_errors(401, 403)}}}}
+
+
+# --- duplicate companies: merge ---------------------------------------------------------------------------------------
+
+def _merged_redirect() -> dict:
+    return _ok(301, {"type": "object", "properties": {
+        "id": {"type": "integer", "description": "the id asked for: a company merged into another"},
+        "merged_into": {"type": "integer", "description": "the survivor, also in the Location header"}}},
+        "Moved: the company was merged into another (Location: the survivor's URL)")
+
+
+def _merge_schemas() -> dict:
+    from crm.companies.merge import MOVED
+
+    ids = {"type": "array", "items": {"type": "integer"}}
+    return {
+        "MergeInput": {"type": "object", "required": ["loser_id", "version", "loser_version"], "properties": {
+            "loser_id": {"type": "integer", "minimum": 1, "description": "the company merged into this one"},
+            "version": {"type": "integer", "description": "this company's version, as read"},
+            "loser_version": {"type": "integer", "description": "the other company's version, as read"}}},
+        "MergeResult": {"allOf": [{"$ref": "#/components/schemas/Company"}, {"type": "object", "properties": {
+            "merged": {"type": "object", "properties": {
+                "loser_id": {"type": "integer"},
+                "moved": {"type": "object", "description": "ids moved to this company, by kind; aliases: ids of "
+                                                           "companies merged into the loser earlier",
+                          "properties": {k: ids for k in (*MOVED, "aliases")}},
+                "filled": {"type": "array", "items": {"type": "string"},
+                           "description": "fields that were empty here and took the other company's value"}}}}}]},
+    }
+
+
+def _merge_paths() -> dict:
+    return {"/api/v1/companies/{company_id}/merge": {
+        "parameters": [_id("company_id")],
+        "post": {"summary": "Merge a duplicate into this company: its contacts, projects, meetings, tasks and "
+                            "requests move here, empty fields are filled from it, it is deleted and its id "
+                            "redirects here (managers; officers for two companies they may change)",
+                 "requestBody": _body("#/components/schemas/MergeInput"),
+                 "responses": {**_ok(200, "#/components/schemas/MergeResult"),
+                               **_errors(400, 401, 403, 404, 409, 422)}}}}
+
+
+# --- the managers' dashboard -----------------------------------------------------------------------------------------
+
+def _dashboard_schemas() -> dict:
+    from crm.dashboard import kpis
+
+    number = {"type": "number"}
+    drill = {"type": "object", "nullable": True, "description": "the list holding the figure's records and the query "
+             "parameters that filter it to exactly them (projects: GET /api/v1/projects takes the same; tasks: the "
+             "officer's task page; meetings: GET /api/v1/meetings)", "properties": {
+                 "list": {"type": "string", "enum": ["projects", "tasks", "meetings"]},
+                 "params": {"type": "object", "additionalProperties": {"type": "string"}},
+                 "url": {"type": "string"}}}
+    ref = {"$ref": "#/components/schemas/DashboardDrill"}
+    rate = {"type": "object", "properties": {
+        "value": {"type": "number", "nullable": True, "description": "a fraction; null when the denominator is 0"},
+        "percent": {"type": "number", "nullable": True}, "numerator": number, "denominator": number,
+        "drill": ref, "numerator_drill": ref}}
+    row = {"type": "object", "properties": {
+        "key": {"nullable": True, "description": "the cluster, park, city or source key, the officer's, team's or "
+                                                 "event's id; null: not set"},
+        "label": {"type": "string"}, "count": {"type": "integer"},
+        "planned_investment": {**number, "description": "万元"}, "drill": ref,
+        "signed": {"type": "integer", "description": "breakdowns: signed in the period"},
+        "signed_investment": number, "signed_drill": ref}}
+    period = {"type": "object", "properties": {
+        "kind": {"type": "string", "enum": list(kpis.PERIOD_KINDS)},
+        "start": {"type": "string", "format": "date"}, "end": {"type": "string", "format": "date",
+                                                                "description": "the last day, included"},
+        "starts_at": _DATE_TIME, "ends_before": _DATE_TIME}}
+    change = {"type": "object", "properties": {
+        "current": {"type": "integer"}, "previous": {"type": "integer"}, "delta": {"type": "integer"},
+        "percent": {"type": "number", "nullable": True}, "drill": ref, "previous_drill": ref}}
+    target = {"type": "object", "properties": {
+        "key": {"nullable": True}, "label": {"type": "string"}, "target": {**number, "nullable": True},
+        "signed_investment": number, "completion": {"$ref": "#/components/schemas/DashboardRate"}, "drill": ref}}
+    officer = {"type": "object", "properties": {
+        "user_id": {"type": "integer"}, "name": {"type": "string"}, "team": {"type": "string"},
+        "stale": {"type": "integer"}, "stale_drill": ref,
+        "overdue_tasks": {"type": "integer", "nullable": True, "description": "null: another team's officer (an "
+                          "officer sees their own team's task lists only)"},
+        "overdue_tasks_drill": ref}}
+    rows = {"type": "array", "items": {"$ref": "#/components/schemas/DashboardRow"}}
+    return {
+        "DashboardDrill": drill, "DashboardRate": rate, "DashboardRow": row,
+        "DashboardPipeline": {"type": "object", "properties": {
+            "period": {**period, "properties": {**period["properties"], "previous": period}},
+            "scope": {"type": "string", "enum": ["all", "visible"], "description": "all: every project (managers); "
+                      "visible: other teams' confidential projects left out (officers)"},
+            "computed_at": _DATE_TIME,
+            "funnel": {"type": "array", "items": {"type": "object", "properties": {
+                "stage": _STAGE, **{k: v for k, v in row["properties"].items() if k != "key"}}}},
+            "breakdowns": {"type": "object", "properties": {d: rows for d in kpis.DIMENSIONS}},
+            "changes": {"type": "object", "properties": {k: change for k in kpis.CHANGES}},
+            "backward_moves": {"type": "integer"},
+            "rates": {"type": "object", "properties": {k: {"$ref": "#/components/schemas/DashboardRate"}
+                                                       for k in kpis.RATES}},
+            "targets": {"type": "object", "properties": {
+                "year": {"type": "integer"}, "clusters": {"type": "array", "items": target},
+                "teams": {"type": "array", "items": target}}},
+            "officers": {"type": "array", "items": officer}}},
+    }
+
+
+def _dashboard_paths() -> dict:
+    from crm.dashboard import kpis
+
+    return {"/api/v1/dashboard/pipeline": {"get": {
+        "summary": "The managers' dashboard: funnel by stage, breakdowns, the period against the previous one, KPI "
+                   "rates, annual targets, stale projects and overdue tasks per officer; each figure with its "
+                   "drill-down (staff only; an officer's figures leave out other teams' confidential projects)",
+        "parameters": [
+            _query("period", {"type": "string", "enum": list(kpis.PERIOD_KINDS)},
+                   f"the week, month, quarter or year holding `day`, or custom (default {kpis.DEFAULT_PERIOD})"),
+            _query("day", {"type": "string", "format": "date"}, "a day of the period (default today, zone time)"),
+            _query("start", {"type": "string", "format": "date"}, "custom: the first day"),
+            _query("end", {"type": "string", "format": "date"}, "custom: the last day, included"),
+            _query("fresh", {"type": "string", "enum": ["true", "1"]}, "compute the figures now instead of reading "
+                   "a snapshot at most 15 minutes old (`computed_at` says when they were computed)")],
+        "responses": {**_ok(200, "#/components/schemas/DashboardPipeline"), **_errors(401, 403, 422)}}}}
 
 
 @bp.get("/openapi.json")

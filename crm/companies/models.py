@@ -3,12 +3,13 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, text
+from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from crm.audit.services import audited
 from crm.core.models import SoftDeleteMixin, VersionedMixin, deleted_index
 from crm.core.text import normalise_name
+from crm.core.timeutil import utcnow
 from crm.extensions import db
 
 from . import search_index
@@ -71,6 +72,10 @@ class Company(VersionedMixin, SoftDeleteMixin, db.Model):
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     notes: Mapped[str] = mapped_column(Text, default="")
+    #: set, with the soft delete, when this company was merged into another as a duplicate (see crm.companies.merge);
+    #: its id then leads to the survivor through CompanyAlias. No ON DELETE rule: checked at the statement's end, so
+    #: one DELETE of both rows (a test's cleanup) passes.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("company.id"))
 
     owner = relationship("User", foreign_keys=[owner_id])
     #: live contacts only
@@ -102,6 +107,37 @@ class Contact(VersionedMixin, SoftDeleteMixin, db.Model):
     notes: Mapped[str] = mapped_column(Text, default="")
 
     company: Mapped[Company] = relationship(foreign_keys=[company_id])
+
+
+class CompanyAlias(db.Model):
+    """The id of a company merged into another: links, bookmarks and API calls with it lead to the survivor.
+
+    One hop always: when a survivor is itself merged later, its aliases are re-pointed to the new survivor.
+    """
+
+    __tablename__ = "company_alias"
+    __table_args__ = (Index("ix_company_alias_company", "company_id"),)
+    #: the merged (soft-deleted) company's id
+    old_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="RESTRICT"), primary_key=True,
+                                        autoincrement=False)
+    #: the live company it leads to
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="RESTRICT"))
+    merged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    merged_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+
+class CompanyNotDuplicate(db.Model):
+    """Two companies a user looked at and judged distinct: the duplicates page stops offering the pair."""
+
+    __tablename__ = "company_not_duplicate"
+    __table_args__ = (CheckConstraint("low_id < high_id", name="ordered"),)
+    #: the pair, lower id first, so each pair has one row
+    low_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"), primary_key=True,
+                                        autoincrement=False)
+    high_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"), primary_key=True,
+                                         autoincrement=False)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 search_index.attach(Company.__table__)

@@ -324,6 +324,9 @@ def restore_company(company_id: int, *, actor: User) -> Company:
     company = db.session.get(Company, company_id)
     if company is None or company.deleted_at is None:
         raise NotFound(str(_l("No such deleted company.")))
+    if company.merged_into_id is not None:
+        # its records live on the survivor now and its id leads there (crm.companies.merge)
+        raise Conflict(str(_l("Cannot restore: this company was merged into another one.")))
     if company.uscc and db.session.scalar(select(Company.id).where(
             Company.uscc == company.uscc, Company.deleted_at.is_(None))):
         raise Conflict(str(_l("Cannot restore: another company now has the code %(uscc)s.", uscc=company.uscc)))

@@ -3,13 +3,10 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from crm.audit import services as audit
 from crm.auth import access
 from crm.core.forms import apply_errors, posted_int, submit
 from crm.core.pagination import Page, page_args
-from crm.core.spreadsheet import xlsx_response
-from crm.core.text import mask_digit_runs
-from crm.errors import Conflict, Invalid
+from crm.errors import Conflict, Invalid, NotFound
 from crm.extensions import db
 from crm.meetings import queries as meeting_queries
 from crm.meetings.queries import OneScope
@@ -19,7 +16,7 @@ from crm.projects import queries as project_queries
 from crm.reference import services as reference
 from crm.web import signed_in_user, staff_only
 
-from . import queries, services
+from . import merge, queries, services
 from .forms import COMPANY_FORM_FIELDS, CONTACT_FORM_FIELDS, AssignForm, CompanyForm, ContactForm, NewCompanyForm
 
 bp = Blueprint("companies", __name__)
@@ -65,27 +62,12 @@ def index():
 
 @bp.route("/companies/export.xlsx")
 def export():
-    """The filtered list as .xlsx: the same scope and filters as the page, every row, formula-safe."""
-    filters = queries.CompanyFilters.from_args(request.args)
-    me = signed_in_user()
-    stmt = queries.filtered(me, filters).order_by(*queries.SORTS[filters.sort])
-    clusters, cities = reference.names("cluster"), reference.names("city")
-    header = [_("Company name"), _("Short name"), _("Unified social credit code"), _("Industry cluster"),
-              _("Origin city"), _("Status"), _("Held by"), _("Chain segments"), _("Employees"),
-              _("Revenue (10,000 yuan)"), _("Address"), _("Updated")]
-    owners = {u.id: u.name for u in queries.officers(me)}
-    rows = (
-        [c.name, c.short_name, c.uscc or "", clusters.get(c.cluster, c.cluster or ""),
-         cities.get(c.origin_city, c.origin_city or ""), c.status, owners.get(c.owner_id, ""),
-         ", ".join(c.chain_tags or []), c.employees, float(c.revenue) if c.revenue is not None else None,
-         c.address, c.updated_at.strftime("%Y-%m-%d")]
-        for c in db.session.scalars(stmt.execution_options(yield_per=1000))
-    )
-    response, count = xlsx_response("companies.xlsx", header, rows, text_columns={2})
-    audit.record("export", actor=me, object_type="company", changes={"rows": [None, count]},
-                 label=mask_digit_runs(request.query_string.decode(errors="replace"))[:200])
-    db.session.commit()
-    return response
+    """The filtered list as .xlsx with the import's columns (a round trip changes nothing): the same scope and filters
+    as the page, every row, formula-safe, audited."""
+    from crm.imports import exports
+
+    return exports.export("companies", signed_in_user(), request.args,
+                          query_string=request.query_string.decode(errors="replace"))
 
 
 @bp.route("/companies/new", methods=["GET", "POST"])
@@ -137,7 +119,14 @@ def _scope(me, projects: list) -> OneScope:
 @bp.route("/companies/<int:company_id>")
 def show(company_id: int):
     me = signed_in_user()
-    company = access.visible_company(company_id, me)
+    try:
+        company = access.visible_company(company_id, me)
+    except NotFound:
+        # a company merged into another keeps its id as an alias: bookmarks and old links lead to the survivor
+        target = merge.alias_target(company_id, me)
+        if target is None:
+            raise
+        return redirect(url_for("companies.show", company_id=target), 301)
     # the company's investment projects (the "Projects" card), the ones the user may see
     projects = project_queries.company_projects(me, company.id)
     return render_template(
@@ -311,3 +300,76 @@ def check_duplicates():
         uscc = None
     dups = services.find_duplicates(signed_in_user(), name=name, uscc=uscc) if (name or uscc) else []
     return Response(render_template("companies/_duplicates.html", duplicates=dups), mimetype="text/html")
+
+
+# --- duplicates and merge (crm.companies.merge) ----------------------------------------------------------------------
+
+@bp.route("/companies/duplicates")
+def duplicates():
+    """The likely duplicate pairs the user may see, a page at a time, optionally of one reason."""
+    reason = request.args.get("reason", "")
+    reason = reason if reason in merge.REASONS else ""
+    after = (request.args.get("after") or "")[:40]
+    me = signed_in_user()
+    page = merge.likely_pairs(me, reason=reason or None, after=after or None)
+    mergeable = {c.id for p in page.pairs for c in (p.low, p.high) if merge.can_merge(me, c)}
+    return render_template("companies/duplicates.html", page=page, reason=reason, after=after,
+                           mergeable=mergeable, city_names=reference.names("city"))
+
+
+def _compare_page(me, a_id: int | None, b_id: int | None, status: int = 200):
+    if a_id is None or b_id is None:
+        raise NotFound(_("No such company."))
+    low, high = merge.compare(a_id, b_id, me)
+    counts = merge.related_counts(me, (low.id, high.id))
+    return render_template(
+        "companies/duplicates_compare.html", low=low, high=high, counts=counts,
+        reasons=merge.shared_keys(low, high), suggested=merge.suggested_survivor(low, high, counts),
+        can_merge=merge.can_merge(me, low) and merge.can_merge(me, high),
+        contacts={c.id: queries.contacts_of(c.id) for c in (low, high)},
+        full_contacts={c.id: access.can_see_contact_details(me, c) for c in (low, high)},
+        cluster_names=reference.names("cluster"), city_names=reference.names("city"),
+        source_names=reference.names("source")), status
+
+
+@bp.route("/companies/duplicates/compare")
+def compare_duplicates():
+    """Two companies side by side, with the merge form (choose which one to keep) and "not a duplicate"."""
+    return _compare_page(signed_in_user(), posted_int(request.args.get("a")), posted_int(request.args.get("b")))
+
+
+@bp.route("/companies/duplicates/merge", methods=["POST"])
+def merge_duplicates():
+    """Merge the pair of the compare page into the company chosen to keep; a refusal re-renders the page."""
+    me = signed_in_user()
+    a, b = posted_int(request.form.get("a")), posted_int(request.form.get("b"))
+    keep = posted_int(request.form.get("survivor"))
+    versions = {a: posted_int(request.form.get("a_version")), b: posted_int(request.form.get("b_version"))}
+    try:
+        if a is None or b is None or keep not in (a, b):
+            raise Invalid(_("Choose the company to keep."), {})
+        loser = b if keep == a else a
+        result = merge.merge_companies(keep, loser, actor=me, survivor_version=versions[keep],
+                                       loser_version=versions[loser])
+    except (Conflict, Invalid) as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+        try:
+            return _compare_page(me, a, b, exc.status)
+        except NotFound:  # one of them is gone (merged a moment ago): back to the list
+            return duplicates(), exc.status
+    flash(_("Merged: %(loser)s is now part of %(survivor)s.", loser=result.loser_name,
+            survivor=result.survivor.name), "success")
+    return redirect(url_for("companies.show", company_id=result.survivor.id))
+
+
+@bp.route("/companies/duplicates/not-duplicate", methods=["POST"])
+def not_duplicate():
+    """Mark a pair as two different companies; the list stops offering it."""
+    me = signed_in_user()
+    merge.mark_not_duplicate(posted_int(request.form.get("a")), posted_int(request.form.get("b")), actor=me)
+    flash(_("Marked as two different companies."), "success")
+    reason = request.form.get("reason", "")
+    after = (request.form.get("after") or "")[:40]
+    return redirect(url_for("companies.duplicates", reason=reason if reason in merge.REASONS else None,
+                            after=after or None))

@@ -1,8 +1,11 @@
 """Text rules shared by every entry path: name normalisation, pinyin keys, phone numbers, USCC."""
 import re
 import unicodedata
+from functools import lru_cache
 
 from pypinyin import Style, lazy_pinyin
+from pypinyin.constants import RE_HANS
+from pypinyin.seg.simpleseg import seg as pinyin_words
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import uscc as stdnum_uscc
 
@@ -28,15 +31,35 @@ def normalise_name(name: str) -> str:
     return _NON_WORD.sub("", text)
 
 
+@lru_cache(maxsize=50_000)
+def _word_pinyin(word: str, style: Style) -> tuple[str, ...]:
+    return tuple(lazy_pinyin(word, style=style, errors="default"))
+
+
+@lru_cache(maxsize=256)
+def _words(text: str) -> tuple[str, ...]:
+    """pypinyin's segmentation of a text (a name's initials and full pinyin are asked for one after the other)."""
+    return tuple(pinyin_words(text))
+
+
+def _pinyin(text: str, style: Style) -> list[str]:
+    """`lazy_pinyin(text, style)`, word by word: pypinyin first cuts a text into words (its own segmentation, used
+    here too) and converts each word on its own, so converting each word once and remembering it gives the same
+    result, about five times faster over a book of company names (立讯, 电子, 有限公司 recur; an import of 100,000
+    names spent most of its time here)."""
+    return [syllable for word in _words(text)
+            for syllable in (_word_pinyin(word, style) if RE_HANS.match(word) else (word,))]
+
+
 def pinyin_initials(text: str) -> str:
     """`立讯智造` → `lxzz`; Latin letters and digits are kept, lower-cased."""
-    parts = lazy_pinyin(fold_width(text or ""), style=Style.FIRST_LETTER, errors="default")
+    parts = _pinyin(fold_width(text or ""), Style.FIRST_LETTER)
     return re.sub(r"[^a-z0-9]", "", "".join(parts).lower())
 
 
 def pinyin_full(text: str) -> str:
     """`立讯智造` → `lixunzhizao`."""
-    return re.sub(r"[^a-z0-9]", "", "".join(lazy_pinyin(fold_width(text or ""))).lower())
+    return re.sub(r"[^a-z0-9]", "", "".join(_pinyin(fold_width(text or ""), Style.NORMAL)).lower())
 
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")

@@ -11,7 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from crm.audit.models import AuditEvent
 from crm.auth import access
 from crm.auth.models import User
-from crm.companies.models import Company, Contact
+from crm.companies.models import Company, CompanyAlias, Contact
 from crm.companies.queries import count
 from crm.core.timeutil import as_aware, utcnow, zone
 from crm.extensions import db
@@ -487,6 +487,10 @@ def timeline(viewer: User, *, company_id: int | None = None, project_id: int | N
         child_ids = select(Contact.id).where(Contact.company_id == company_id) if company_id is not None else \
             select(FundsEntry.id).where(FundsEntry.project_id == project_id)
         extra = {}
+        if company_id is not None:
+            # the ids of the duplicates merged into it, whose history the timeline shows too
+            extra = {"merged": list(db.session.scalars(select(CompanyAlias.old_id).where(
+                CompanyAlias.company_id == company_id)))}
         if project_id is not None:
             from crm.support.models import EnterpriseRequest, Milestone
 
@@ -578,6 +582,11 @@ def _timeline_read(kind: str, on: str, shape: tuple, paged: bool, take: int):
         own, child = ("company", "contact") if on == "company" else ("project", "funds")
         whose = [(AuditEvent.object_type == own) & (AuditEvent.object_id == record),
                  (AuditEvent.object_type == child) & AuditEvent.object_id.in_(bindparam("children", expanding=True))]
+        if on == "company":
+            # the history of the duplicates merged into it (crm.companies.merge) is its own; their last entry,
+            # "merged into", is told by the survivor's "merge" entry
+            whose.append((AuditEvent.object_type == "company") & (AuditEvent.action != "merged_into")
+                         & AuditEvent.object_id.in_(bindparam("merged", expanding=True)))
         if on == "project":
             whose += [(AuditEvent.object_type == "milestone")
                       & AuditEvent.object_id.in_(bindparam("milestones", expanding=True)),

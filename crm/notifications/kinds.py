@@ -4,7 +4,8 @@
   state only (R1), so it may run every minute, twice at once or hours late: the notification log's unique key
   turns every repeat into nothing (`services.sweep`). The sweep itself leaves out inactive users and opt-outs.
 - `compose(notification, recipient, at)` runs at send time, in the recipient's language: it reads the records again
-  and returns the e-mail's template context (with its `subject`), or raises `NotDue` when there is nothing to send
+  and returns the e-mail's template context (with its `subject`, and optionally `attachments`: a list of (file name,
+  MIME type, bytes) sent with the e-mail but not kept in the log), or raises `NotDue` when there is nothing to send
   any more (the task was done, the meeting deleted or moved).
 
 The templates are `templates/email/<kind>.html` (the HTML part) and `<kind>.txt.html` (the plain-text part).
@@ -367,5 +368,6 @@ def find_meeting_reminders(now: datetime) -> Iterator[Due]:
 # --- the pipeline's kinds ------------------------------------------------------------------------------------------
 # Escalation, stale leads, public-pool notes and the weekly summary live in kinds_pipeline (registered on import,
 # after the two above: the preferences page lists the kinds in this order). Milestones and enterprise requests join
-# the digest and the escalation with the support board.
-from . import kinds_pipeline  # noqa: E402,F401
+# the digest and the escalation with the support board. The reports sent by e-mail (the managers' weekly project
+# report, its .xlsx attached) live in kinds_reports, registered after those.
+from . import kinds_pipeline, kinds_reports  # noqa: E402,F401

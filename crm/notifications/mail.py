@@ -4,6 +4,7 @@ import hashlib
 import os
 import smtplib
 import tempfile
+from collections.abc import Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -40,8 +41,14 @@ def one_line(value: str) -> str:
     return " ".join(value.split())
 
 
+#: a file sent with an e-mail: (file name, MIME type such as "application/pdf", content)
+Attachment = tuple[str, str, bytes]
+
+
 def build_message(*, to_name: str, to_email: str, subject: str, text: str, html: str, message_id: str,
-                  language: str) -> EmailMessage:
+                  language: str, attachments: Sequence[Attachment] = ()) -> EmailMessage:
+    """The e-mail: plain text and HTML as alternatives, and with `attachments` the two inside multipart/mixed with
+    each file after them (a non-ASCII file name is encoded per RFC 2231)."""
     message = EmailMessage()
     message["Subject"] = one_line(subject)
     message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
@@ -52,7 +59,11 @@ def build_message(*, to_name: str, to_email: str, subject: str, text: str, html:
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(text)
     message.add_alternative(html, subtype="html")
-    message["Content-Language"] = language.replace("_", "-")  # after the content: set_content drops Content-*
+    for filename, mime, content in attachments:
+        maintype, _slash, subtype = mime.partition("/")
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=one_line(filename))
+    # after the content and the files: set_content drops Content-*, and add_attachment moves them into the first part
+    message["Content-Language"] = language.replace("_", "-")
     return message
 
 

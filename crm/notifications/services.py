@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import NamedTuple
 
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -178,8 +179,21 @@ def language_of(user: User) -> str:
     return user.locale if user.locale in languages else current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
-def render(row: Notification, recipient: User, at: datetime) -> tuple[str, str, str]:
-    """Subject, plain text and HTML in the recipient's language (NotDue when there is nothing to send any more).
+class Rendered(NamedTuple):
+    subject: str
+    text: str
+    html: str
+    #: files sent with the e-mail, (file name, MIME type, content): built at send time, never stored
+    attachments: tuple[mail.Attachment, ...] = ()
+
+
+def render(row: Notification, recipient: User, at: datetime) -> Rendered:
+    """Subject, plain text, HTML and attachments in the recipient's language (NotDue when there is nothing to send
+    any more).
+
+    A kind's `compose` may put "attachments" in its context, a list of (file name, MIME type, bytes) (the weekly
+    report's .xlsx): they go with the e-mail, but the log keeps only the subject and the two bodies. A resend (or a
+    retry) composes again, so it sends the files as they are then, from the same records the bodies are read from.
 
     The plain-text part's template (`<kind>.txt.html`) is autoescaped like every template, so no template of the app
     renders a record's text unescaped; its output is unescaped once, which gives back each value exactly
@@ -187,11 +201,12 @@ def render(row: Notification, recipient: User, at: datetime) -> tuple[str, str, 
     kind = KINDS[row.kind]
     with force_locale(language_of(recipient)):
         context = kind.compose(row, recipient, at)
+        attachments = tuple(context.pop("attachments", ()))
         context.update(recipient_name=recipient.name, lang=language_of(recipient).replace("_", "-"),
                        preferences_url=mail.absolute_url("notifications.settings"))
         text = html_module.unescape(render_template(f"{kind.template}.txt.html", **context))
         html = render_template(f"{kind.template}.html", **context)
-    return context["subject"], text, html
+    return Rendered(context["subject"], text, html, attachments)
 
 
 def _record_failure(notification_id: int, exc: BaseException, now: datetime) -> str:
@@ -242,7 +257,7 @@ def send(notification_id: int, *, at: datetime | None = None) -> str:
         reason = _skip_reason(row, recipient)
         if reason is None:
             try:
-                subject, text, html = render(row, recipient, at)
+                subject, text, html, attachments = render(row, recipient, at)
             except NotDue as not_due:
                 reason = not_due.reason
         if reason is not None:
@@ -252,7 +267,8 @@ def send(notification_id: int, *, at: datetime | None = None) -> str:
         row.subject, row.body_text, row.body_html = mail.one_line(subject)[:500], text, html
         row.message_id = row.message_id or mail.message_id_for(row.key)
         message = mail.build_message(to_name=recipient.name, to_email=recipient.email, subject=subject, text=text,
-                                     html=html, message_id=row.message_id, language=language_of(recipient))
+                                     html=html, message_id=row.message_id, language=language_of(recipient),
+                                     attachments=attachments)
         # an outbox file is named by its row (a resend rewrites it), creation time first so a listing reads in order
         to_email = recipient.email
         outbox_name = f"{as_aware(row.created_at).astimezone(UTC):%Y%m%dT%H%M%SZ}-{row.id}-{row.kind}"

@@ -77,6 +77,11 @@ class Project(VersionedMixin, SoftDeleteMixin, db.Model):
     funds_in_place: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
     #: the last change, stage move or (later) meeting: a project idle for `stale_days` is flagged
     last_activity_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: the owner's reason for no update in `stale_days` (the weekly report lists it), and when it was given: it
+    #: belongs to the idle spell it was given in, and counts only while no activity came after it (see
+    #: services.no_update_reason); a later spell needs a new one
+    no_update_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    no_update_reason_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     notes: Mapped[str] = mapped_column(Text, default="")
 
     reached_lead: Mapped[date | None] = mapped_column(Date)

@@ -1,8 +1,8 @@
 """Read paths of the pipeline: the filtered list, the board's columns and totals, a project's history."""
 from dataclasses import dataclass, fields
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, func, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, union_all
 from sqlalchemy.orm import joinedload, load_only
 
 from crm.audit.models import AuditEvent
@@ -11,7 +11,7 @@ from crm.auth.models import User
 from crm.companies.models import Company
 from crm.companies.queries import count, search_condition
 from crm.core.text import escape_like
-from crm.core.timeutil import as_aware, utcnow
+from crm.core.timeutil import as_aware, utcnow, zone
 from crm.extensions import db
 
 from . import stages
@@ -32,13 +32,65 @@ CARDS_PER_COLUMN = 12
 COUNT_CAP = 500
 
 
+#: a filter value meaning "not set" (no cluster, park undecided, no team, no source...)
+NONE = "none"
+#: stage filters that name several stages (the dashboard's drill-downs open the list with them)
+STAGE_GROUPS = {
+    "open": stages.OPEN,
+    #: every stage but lost: the dashboard's breakdowns
+    "pipeline": tuple(k for k in stages.KEYS if k != "lost"),
+    "signed_or_later": stages.SIGNED_OR_LATER,
+    #: construction started (开工)
+    "started": ("under_construction", "in_production", "full_capacity"),
+    #: production started (投产)
+    "producing": ("in_production", "full_capacity"),
+}
+#: the filters on a day range, each (from, to) both included, zone days
+DAY_RANGES = ("created", "signed", "moved", "milestone")
+#: the dashboard's drill-down filters that the list's form shows as chips rather than fields
+DRILL_FIELDS = ("origin_city", "source", "event_id",
+                *(f"{name}_{end}" for name in DAY_RANGES for end in ("from", "to")))
+
+
 def _int_arg(value) -> int | None:
     value = str(value or "")
     return int(value) if value.isascii() and value.isdigit() and 0 < int(value) <= 2**31 - 1 else None
 
 
+def _id_or_none(value) -> int | str | None:
+    """An id, or NONE for "not set"."""
+    return NONE if str(value or "").strip() == NONE else _int_arg(value)
+
+
 def _flag(value) -> bool:
     return str(value or "").lower() in ("1", "true", "yes", "on", "y")
+
+
+def _day_arg(value) -> date | None:
+    raw = str(value or "").strip()
+    if len(raw) != 10:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+def zone_midnight(day: date) -> datetime:
+    """00:00 of a zone day, in UTC (a day filter on a timestamp column compares with this)."""
+    return datetime.combine(day, time(0), tzinfo=zone()).astimezone(UTC)
+
+
+def signed_on() -> ColumnElement:
+    """The day a project was signed: the day it first reached signed, or, when it skipped signed (created at or moved
+    straight to a later stage), the first later stage it reached. One expression for the list's signed_from/to
+    filters and the dashboard's counts, so a figure and its drill-down agree."""
+    return func.coalesce(Project.reached_signed, Project.reached_under_construction, Project.reached_in_production,
+                         Project.reached_full_capacity)
+
+
+def _key_filter(column, value: str) -> ColumnElement[bool]:
+    return column.is_(None) if value == NONE else column == value
 
 
 @dataclass
@@ -53,6 +105,24 @@ class ProjectFilters:
     key: bool = False
     stale: bool = False
     company_id: int | None = None
+    # the dashboard's drill-downs (crm.dashboard.kpis): each figure opens the list with the filters that give its
+    # records. "none" (NONE) in origin_city, source, event_id, team_id or cluster means "not set"
+    #: the company's origin city (a reference key)
+    origin_city: str = ""
+    source: str = ""
+    event_id: int | str | None = None
+    #: created on these zone days (both included)
+    created_from: date | None = None
+    created_to: date | None = None
+    #: signed on these days (`signed_on`)
+    signed_from: date | None = None
+    signed_to: date | None = None
+    #: had a recorded stage move (not its creation) on these days
+    moved_from: date | None = None
+    moved_to: date | None = None
+    #: has a support-board milestone planned on these days
+    milestone_from: date | None = None
+    milestone_to: date | None = None
     sort: str = DEFAULT_SORT
 
     @classmethod
@@ -61,19 +131,22 @@ class ProjectFilters:
             return (args.get(name) or "").replace("\x00", "")[:n]
 
         stage = arg("stage", 30)
-        return cls(q=arg("q", 100).strip(), stage=stage if stage in stages.BY_KEY or stage == "open" else "",
+        days = {f"{name}_{end}": _day_arg(args.get(f"{name}_{end}")) for name in DAY_RANGES for end in ("from", "to")}
+        return cls(q=arg("q", 100).strip(), stage=stage if stage in stages.BY_KEY or stage in STAGE_GROUPS else "",
                    cluster=arg("cluster"), park=arg("park"), owner_id=_int_arg(args.get("owner_id")),
-                   team_id=_int_arg(args.get("team_id")), key=_flag(args.get("key")), stale=_flag(args.get("stale")),
-                   company_id=_int_arg(args.get("company_id")),
-                   sort=args.get("sort") if args.get("sort") in SORTS else DEFAULT_SORT)
+                   team_id=_id_or_none(args.get("team_id")), key=_flag(args.get("key")),
+                   stale=_flag(args.get("stale")), company_id=_int_arg(args.get("company_id")),
+                   origin_city=arg("origin_city"), source=arg("source"), event_id=_id_or_none(args.get("event_id")),
+                   **days, sort=args.get("sort") if args.get("sort") in SORTS else DEFAULT_SORT)
 
     @staticmethod
     def unmatched(args) -> bool:
-        """A stage or id filter was given but not understood (e.g. stage=signd): it matches nothing. The API answers
-        with an empty list; a page drops the filter."""
+        """A stage, id or day filter was given but not understood (e.g. stage=signd): it matches nothing. The API
+        answers with an empty list; a page drops the filter."""
         parsed = ProjectFilters.from_args(args)
-        return any((args.get(name) or "").strip() and not getattr(parsed, name)
-                   for name in ("stage", "owner_id", "team_id", "company_id"))
+        names = ("stage", "owner_id", "team_id", "company_id", "event_id",
+                 *(f"{name}_{end}" for name in DAY_RANGES for end in ("from", "to")))
+        return any((args.get(name) or "").strip() and not getattr(parsed, name) for name in names)
 
     def args(self, **override) -> dict:
         """The filters as query arguments (for links that keep them), leaving out the empty ones."""
@@ -82,35 +155,69 @@ class ProjectFilters:
             value = override.get(f.name, getattr(self, f.name))
             if value in (None, "", False) or (f.name == "sort" and value == DEFAULT_SORT):
                 continue
-            out[f.name] = "1" if value is True else value
+            out[f.name] = "1" if value is True else value.isoformat() if isinstance(value, date) else value
         return out
 
     @property
     def active(self) -> bool:
         return any(v for k, v in self.args().items() if k != "sort")
 
+    def drill_args(self) -> dict:
+        """The drill-down filters the list's form has no field for (kept as hidden fields when it is sent)."""
+        return {k: v for k, v in self.args().items() if k in DRILL_FIELDS}
+
+    def drill_chips(self) -> list[tuple[str, dict]]:
+        """The drill-down filters in words, each with the list's arguments without it (a chip that removes it)."""
+        from flask_babel import gettext as _
+
+        from crm.reference import services as reference
+
+        chips = []
+        ranges = {"created": _("Created"), "signed": _("Signed"), "moved": _("Stage moved"),
+                  "milestone": _("Milestone planned")}
+        for name, word in ranges.items():
+            start, end = getattr(self, f"{name}_from"), getattr(self, f"{name}_to")
+            if start or end:
+                span = f"{start.isoformat() if start else '…'} – {end.isoformat() if end else '…'}"
+                chips.append((f"{word} {span}", self.args(**{f"{name}_from": None, f"{name}_to": None})))
+        if self.origin_city:
+            city = _("not set") if self.origin_city == NONE else \
+                reference.names("city").get(self.origin_city, self.origin_city)
+            chips.append((_("Origin city: %(city)s", city=city), self.args(origin_city="")))
+        if self.source:
+            source = _("not set") if self.source == NONE else \
+                reference.names("source").get(self.source, self.source)
+            chips.append((_("Source: %(source)s", source=source), self.args(source="")))
+        if self.event_id:
+            chips.append((_("No event") if self.event_id == NONE else _("Event #%(id)s", id=self.event_id),
+                          self.args(event_id=None)))
+        return chips
+
 
 def filtered(user: User, f: ProjectFilters, *, with_stage: bool = True) -> Select:
     """The SELECT of projects the user may see that match the filters (no ordering or paging)."""
     stmt = select(Project).where(access.project_scope(user))
-    if with_stage and f.stage == "open":
-        stmt = stmt.where(Project.stage.in_(stages.OPEN))
+    if with_stage and f.stage in STAGE_GROUPS:
+        stmt = stmt.where(Project.stage.in_(STAGE_GROUPS[f.stage]))
     elif with_stage and f.stage:
         stmt = stmt.where(Project.stage == f.stage)
     if f.cluster:
-        stmt = stmt.where(Project.cluster == f.cluster)
+        stmt = stmt.where(_key_filter(Project.cluster, f.cluster))
     if f.park == "none":  # the park is not decided yet
         stmt = stmt.where(Project.park.is_(None))
     elif f.park:
         stmt = stmt.where(Project.park == f.park)
     if f.owner_id:
         stmt = stmt.where(Project.owner_id == f.owner_id)
-    if f.team_id:
+    if f.team_id == NONE:
+        stmt = stmt.where(Project.owner_id.in_(select(User.id).where(User.team_id.is_(None))))
+    elif f.team_id:
         stmt = stmt.where(Project.owner_id.in_(select(User.id).where(User.team_id == f.team_id)))
     if f.key:
         stmt = stmt.where(Project.key_project.is_(True))
     if f.company_id:
         stmt = stmt.where(Project.company_id == f.company_id)
+    stmt = _drill_filters(stmt, f)
     if f.stale:
         from .services import stale_days
 
@@ -122,6 +229,42 @@ def filtered(user: User, f: ProjectFilters, *, with_stage: bool = True) -> Selec
         like = f"%{escape_like(f.q)}%"
         stmt = stmt.where(or_(Project.company_id.in_(by_company), Project.name.like(like, escape="\\"),
                               Project.code_name.like(like, escape="\\")))
+    return stmt
+
+
+def _drill_filters(stmt: Select, f: ProjectFilters) -> Select:
+    """The dashboard's drill-down filters (origin city, source, event, day ranges)."""
+    if f.origin_city:
+        stmt = stmt.where(Project.company_id.in_(select(Company.id).where(_key_filter(Company.origin_city,
+                                                                                      f.origin_city))))
+    if f.source:
+        stmt = stmt.where(_key_filter(Project.source, f.source))
+    if f.event_id:
+        stmt = stmt.where(Project.event_id.is_(None) if f.event_id == NONE else Project.event_id == f.event_id)
+    if f.created_from:
+        stmt = stmt.where(Project.created_at >= zone_midnight(f.created_from))
+    if f.created_to:
+        stmt = stmt.where(Project.created_at < zone_midnight(f.created_to + timedelta(days=1)))
+    if f.signed_from:
+        stmt = stmt.where(signed_on() >= f.signed_from)
+    if f.signed_to:
+        stmt = stmt.where(signed_on() <= f.signed_to)
+    if f.moved_from or f.moved_to:
+        moved = [StageMove.from_stage.is_not(None)]  # the first row is the creation, not a move
+        if f.moved_from:
+            moved.append(StageMove.at >= zone_midnight(f.moved_from))
+        if f.moved_to:
+            moved.append(StageMove.at < zone_midnight(f.moved_to + timedelta(days=1)))
+        stmt = stmt.where(Project.id.in_(select(StageMove.project_id).where(*moved)))
+    if f.milestone_from or f.milestone_to:
+        from crm.support.models import Milestone
+
+        planned = [Milestone.deleted_at.is_(None)]
+        if f.milestone_from:
+            planned.append(Milestone.planned_date >= f.milestone_from)
+        if f.milestone_to:
+            planned.append(Milestone.planned_date <= f.milestone_to)
+        stmt = stmt.where(Project.id.in_(select(Milestone.project_id).where(and_(*planned))))
     return stmt
 
 
@@ -169,8 +312,8 @@ class Column:
 
 
 def board_stages(f: ProjectFilters) -> list[stages.Stage]:
-    if f.stage == "open":
-        return [stages.BY_KEY[k] for k in stages.OPEN]
+    if f.stage in STAGE_GROUPS:
+        return [stages.BY_KEY[k] for k in STAGE_GROUPS[f.stage]]
     if f.stage:
         return [stages.BY_KEY[f.stage]]
     return list(stages.STAGES)

@@ -92,7 +92,67 @@ def note_activity(project_id: int, at) -> None:
     with db.session.no_autoflush:  # pending changes of the caller flush once, with their own commit
         db.session.execute(update(Project).where(Project.id == project_id).values(
             last_activity_at=case((Project.last_activity_at < at, at), else_=Project.last_activity_at),
+            # activity recorded after the owner's reason for no update ends the spell it explained, even when the
+            # activity is dated before it (a meeting logged late); see no_update_reason
+            no_update_reason_at=None,
             updated_at=Project.updated_at).execution_options(synchronize_session=False))
+
+
+# --- the owner's reason for no update (the weekly report's no-update list) ------------------------------------------
+
+#: the longest reason kept: a sentence or two, shown in one cell of the weekly report
+REASON_MAX_LENGTH = 500
+
+
+def no_update_reason(project: Project) -> str:
+    """The owner's reason for the project's current idle spell, or "" when none was given for it.
+
+    A reason belongs to the idle spell it was given in: it counts while no activity came after it. Every activity
+    path ends it without having to know about it: the edits, stage moves, funds entries and reassignments set
+    `last_activity_at` to now (after the reason), and `note_activity` (meetings, follow-ups, the support board, whose
+    activity may be dated in the past) clears `no_update_reason_at`. The text itself stays on the row (the audit log
+    has it too) until the next reason replaces it: a project that goes quiet again needs a new reason, not the one
+    given for last month's silence.
+    """
+    if not project.no_update_reason or project.no_update_reason_at is None:
+        return ""
+    if as_aware(project.no_update_reason_at) < as_aware(project.last_activity_at):
+        return ""
+    return project.no_update_reason
+
+
+def no_update_reason_counts():
+    """`no_update_reason` as SQL: the project carries a reason for its current idle spell."""
+    from sqlalchemy import and_
+
+    return and_(Project.no_update_reason != "", Project.no_update_reason_at.is_not(None),
+                Project.no_update_reason_at >= Project.last_activity_at)
+
+
+def set_no_update_reason(project_id: int, reason, *, actor: User) -> Project:
+    """Record the owner's reason why the project has had no update (an empty text withdraws it); whoever may edit
+    the project gives it.
+
+    Giving a reason is neither activity nor an edit of the project: `last_activity_at` stays (the project stays on
+    the no-update list, now with its reason), and so do the version (an open edit form is still current) and
+    `updated_at`, as in `note_activity`. The change is audited.
+    """
+    from sqlalchemy import update
+
+    audit.set_actor(actor)
+    project = access.visible_project(project_id, actor)
+    access.require_edit_project(actor, project)
+    text = " ".join(clean_text(reason, REASON_MAX_LENGTH).split())  # one line: it fills one cell of the report
+    if len(text) > REASON_MAX_LENGTH:
+        raise _invalid({"reason": [str(_l("At most %(n)d characters.", n=REASON_MAX_LENGTH))]})
+    before = no_update_reason(project)
+    db.session.execute(update(Project).where(Project.id == project.id).values(
+        no_update_reason=text, no_update_reason_at=utcnow() if text else None, updated_at=Project.updated_at)
+        .execution_options(synchronize_session=False))
+    audit.record("update", actor=actor, obj=project, changes={"no_update_reason": [before or None, text or None]})
+    db.session.commit()
+    db.session.refresh(project)
+    return project
 
 
 # --- validation ------------------------------------------------------------------------------------------------------
@@ -162,7 +222,7 @@ def _record_move(project: Project, from_stage: str | None, to_stage: str, *, act
 
 
 def create_project(data: dict, *, actor: User, owner_id=None, first_contact_id=None, stage: str = "lead",
-                   lost_reason: str = "", new_company: dict | None = None) -> Project:
+                   lost_reason: str = "", new_company: dict | None = None, commit: bool = True) -> Project:
     """Create a project at `stage` (lead unless said), owned by the actor unless a manager names another officer.
 
     With `new_company` (the fields of a company, as companies.create_company takes them) the company is created in
@@ -220,7 +280,10 @@ def create_project(data: dict, *, actor: User, owner_id=None, first_contact_id=N
                              actor_id=actor.id, reason=reason))
     support.add_standard_milestones(project)  # created signed or later: the support board tracks it
     company.last_activity_at = now
-    db.session.commit()
+    if commit:  # commit=False: the caller's unit of work (an import writes all its rows or none)
+        db.session.commit()
+    else:
+        db.session.flush()
     return project
 
 
@@ -486,7 +549,10 @@ def delete_funds(entry_id: int, *, actor: User) -> Project:
 # --- saved views -----------------------------------------------------------------------------------------------------
 
 #: the list filters a saved view may hold (anything else in the query string is dropped)
-VIEW_KEYS = ("q", "stage", "cluster", "park", "owner_id", "team_id", "key", "confidential", "stale", "sort")
+VIEW_KEYS = ("q", "stage", "cluster", "park", "owner_id", "team_id", "key", "confidential", "stale", "sort",
+             # the dashboard's drill-down filters, so a drilled list can be saved as a view
+             "origin_city", "source", "event_id", "created_from", "created_to", "signed_from", "signed_to",
+             "moved_from", "moved_to", "milestone_from", "milestone_to")
 
 
 def clean_query(query: str) -> str:

@@ -10,18 +10,15 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import login_required
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, load_only
+from sqlalchemy.orm import load_only
 from werkzeug.datastructures import MultiDict
 
-from crm.audit import services as audit
 from crm.auth import access
 from crm.auth.models import Team, User
 from crm.companies import queries as company_queries
 from crm.companies.models import Company
 from crm.core.forms import apply_errors, posted_int
 from crm.core.pagination import Page, page_args
-from crm.core.spreadsheet import xlsx_response
-from crm.core.text import mask_digit_runs
 from crm.core.timeutil import today_in_zone, utcnow
 from crm.errors import Conflict, Invalid, NotFound
 from crm.extensions import db
@@ -139,46 +136,12 @@ def index():
 
 @bp.route("/projects/export.xlsx")
 def export():
-    """The filtered list as .xlsx: the same scope and filters as the page, every row, formula-safe."""
-    me = signed_in_user()
-    filters = queries.ProjectFilters.from_args(request.args)
-    stmt = (queries.filtered(me, filters)
-            .options(joinedload(Project.company).load_only(Company.name, Company.owner_id))
-            .order_by(*queries.SORTS[filters.sort]))
-    clusters, parks, sources = reference.names("cluster"), reference.names("park"), reference.names("source")
-    people = dict(db.session.execute(select(User.id, User.name)).all())
-    now, today, days = utcnow(), today_in_zone(), services.stale_days()
-    yes, no = _("yes"), _("no")
-    header = [_("Company"), _("Project name"), _("Stage"), _("Industry cluster"), _("Park"),
-              _("Planned investment (10,000 yuan)"), _("Fixed-asset investment (10,000 yuan)"),
-              _("Expected annual output (10,000 yuan)"), _("Expected annual tax (10,000 yuan)"), _("Jobs"),
-              _("Land (mu)"), _("Funds in place (10,000 yuan)"), _("Owner"), _("First contact"), _("Source"),
-              _("Key project"), _("Confidential"), _("Days in stage"), _("Stale"), _("Signed on"), _("Updated")]
+    """The filtered list as .xlsx with the import's columns (a round trip changes nothing): the same scope and filters
+    as the page, every row, formula-safe, audited."""
+    from crm.imports import exports
 
-    def number(value):
-        return float(value) if value is not None else None
-
-    def rows():
-        result = db.session.scalars(stmt.execution_options(yield_per=1000))
-        for chunk in result.partitions():
-            company_ids = queries.visible_company_ids(me, chunk)
-            for p in chunk:
-                yield [queries.shown_name(p, company_ids), p.name, str(stages.BY_KEY[p.stage].label),
-                       clusters.get(p.cluster, p.cluster or ""), parks.get(p.park, p.park or ""),
-                       number(p.planned_investment), number(p.fixed_asset_investment), number(p.expected_output),
-                       number(p.expected_tax), p.jobs, number(p.land_mu), number(p.funds_in_place),
-                       people.get(p.owner_id, ""), people.get(p.first_contact_id, ""),
-                       sources.get(p.source, p.source or ""), yes if p.key_project else no,
-                       yes if p.confidential else no, services.days_in_stage(p, today=today),
-                       yes if services.is_stale(p, now=now, days=days) else "",
-                       p.reached_signed.isoformat() if p.reached_signed else "",
-                       p.updated_at.strftime("%Y-%m-%d")]
-
-    response, count = xlsx_response("projects.xlsx", header, rows())
-    audit.record("export", actor=me, object_type="project", changes={"rows": [None, count]},
-                 label=mask_digit_runs(request.query_string.decode(errors="replace"))[:200])
-    db.session.commit()
-    return response
+    return exports.export("projects", signed_in_user(), request.args,
+                          query_string=request.query_string.decode(errors="replace"))
 
 
 # --- saved views -----------------------------------------------------------------------------------------------------
@@ -494,6 +457,7 @@ def _render_show(project: Project, *, status: int = 200, stage_form=None, funds_
         open_tasks=meeting_queries.open_tasks(me, project_id=project.id), task_overdue=is_overdue,
         days_in_stage=services.days_in_stage(project),
         stale=services.is_stale(project), stale_days=services.stale_days(),
+        no_update_reason=services.no_update_reason(project), reason_max=services.REASON_MAX_LENGTH,
         stage_form=stage_form or _stage_form(project),
         funds_form=funds_form or FundsForm(formdata=None, received_on=today_in_zone().isoformat()),
         reassign_form=reassign_form, people=people, today=today_in_zone().isoformat(),
@@ -590,6 +554,22 @@ def add_funds(project_id: int):
             flash(_("Funds in place recorded."), "success")
             return redirect(url_for("projects.show", project_id=project.id) + "#funds")
     return _render_show(access.visible_project(project_id, me), status=status, funds_form=form)
+
+
+@bp.route("/projects/<int:project_id>/no-update-reason", methods=["POST"])
+def no_update_reason(project_id: int):
+    """The owner's reason why the project has had no update (the weekly report lists it); an empty text withdraws
+    it. Whoever may edit the project gives it (the service checks)."""
+    me = signed_in_user()
+    try:
+        project = services.set_no_update_reason(project_id, request.form.get("reason") or "", actor=me)
+    except Invalid as exc:
+        db.session.rollback()
+        flash(" ".join(m for ms in exc.fields.values() for m in ms) or exc.message, "danger")
+        return _render_show(access.visible_project(project_id, me), status=422)
+    flash(_("Reason saved: it shows in the weekly report until the project has news again.")
+          if services.no_update_reason(project) else _("Reason withdrawn."), "success")
+    return redirect(url_for("projects.show", project_id=project_id) + "#no-update")
 
 
 @bp.route("/funds/<int:entry_id>/delete", methods=["POST"])

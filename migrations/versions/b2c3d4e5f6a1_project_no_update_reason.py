@@ -5,8 +5,8 @@ Revises: f1a2b3c4d5e6
 Create Date: 2026-11-28 17:30:00
 
 """
-from alembic import op  # noqa: F401
-import sqlalchemy as sa  # noqa: F401
+from alembic import op
+import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
@@ -17,8 +17,15 @@ depends_on = None
 
 
 def upgrade():
-    pass  # placeholder in the chain: filled in by the work it is named for
+    # the owner's reason a project had no update for `stale_days` (the weekly report's no-update list) and when it
+    # was given: it counts while no activity came after it (crm.projects.services.no_update_reason). The server
+    # default fills the rows already there (and rows bulk-loaded without the column).
+    with op.batch_alter_table('project', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('no_update_reason', sa.Text(), server_default='', nullable=False))
+        batch_op.add_column(sa.Column('no_update_reason_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('project', schema=None) as batch_op:
+        batch_op.drop_column('no_update_reason_at')
+        batch_op.drop_column('no_update_reason')

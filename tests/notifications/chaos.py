@@ -13,6 +13,7 @@ restarted by the test, never one the test did not start.
 """
 import asyncio
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -24,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, make_url, select, text
 from sqlalchemy.pool import NullPool
 
 from crm.auth.models import User
@@ -372,11 +373,14 @@ class Database:
                                                         password_hash=hash_password(password), locale="en"))
 
     def rows(self) -> list[dict]:
+        """The officers' reminder rows (their digests): a manager seeded by a test may also get the managers' own
+        kinds (the escalation, the weekly summary or report) depending on the day; those are not these tests'."""
         n = Notification.__table__.c
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(n.id, n.kind, n.status, n.attempts, n.possible_duplicate, n.message_id, n.last_error,
-                       n.next_attempt_at, User.email).join(User, User.id == n.recipient_id).order_by(n.id))]
+                       n.next_attempt_at, User.email).join(User, User.id == n.recipient_id)
+                .where(User.role == "officer").order_by(n.id))]
 
     def by_email(self) -> dict[str, dict]:
         rows = self.rows()
@@ -505,3 +509,132 @@ class Harness:
                 self.web.kill()
             self.redis.kill()
             self.db.close()
+
+
+# --- more helpers: RM-13 (fairness, reserved tasks) and AV-5 (PostgreSQL backends terminated) ------------------------
+
+class TarpitMailbox(Mailbox):
+    """The Mailbox that can also hold its answer to RCPT TO for chosen recipients (`tarpit`: address -> seconds), as
+    a tarpitting or overloaded server does. A send to such an address stays in SMTP that long with nothing handed
+    over yet, so a worker killed meanwhile leaves no accepted copy behind (unlike `delay`, which holds the DATA reply
+    of a message the server already has)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tarpit: dict[str, float] = {}
+        self.handler = _TarpitHooks(self)
+
+    def first_contact(self, address: str) -> float | None:
+        """When a send to `address` first reached the server (time.time() of its first RCPT TO), or None."""
+        with self.lock:
+            times = [at for at, what, who, _reply in self.events if what in ("rcpt", "rcpt-wait") and who == address]
+        return min(times) if times else None
+
+    def held(self) -> set[str]:
+        """The addresses whose RCPT TO is being held right now (the tarpit's wait started, its reply not given)."""
+        with self.lock:
+            waits = Counter((who, reply) for _at, what, who, reply in self.events if what == "rcpt-wait")
+        return {who for (who, reply), n in waits.items() if reply == "start" and n > waits[(who, "end")]}
+
+
+class _TarpitHooks(_LoggingHooks):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        seconds = self.recorder.tarpit.get(address)
+        if seconds:
+            self.recorder.log("rcpt-wait", address, "start")
+            try:
+                await asyncio.sleep(seconds)
+            finally:
+                self.recorder.log("rcpt-wait", address, "end")
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+def unacked_deliveries(redis: RedisServer) -> list[float]:
+    """When each message a worker holds unacknowledged was handed to it (time.time(); kombu's `unacked_index`):
+    the tasks reserved or running under acks_late. Redis gives each back once it is older than the visibility
+    timeout."""
+    client = redis.client()
+    try:
+        return [score for _tag, score in client.zrange("unacked_index", 0, -1, withscores=True)]
+    finally:
+        client.close()
+
+
+def task_ids(log: str, state: str, name: str = "notifications.send") -> set[str]:
+    """The ids of the tasks a worker's log shows `state` ("received", "succeeded") for."""
+    return set(re.findall(rf"Task {re.escape(name)}\[([0-9a-f-]+)\] {state}", log))
+
+
+def start_worker_with(harness: Harness, options: list[str], *, concurrency: int = 2, prefetch: int = 1,
+                      **env: str) -> Worker:
+    """`Harness.start_worker` with more command-line options for celery (e.g. ["-O", "fair"])."""
+    name = f"chaos{len(harness.workers) + 1}"
+    worker = Worker({**harness.env, **env}, harness.tmp / f"{name}.log", name=name, concurrency=concurrency,
+                    prefetch=prefetch)
+    worker.args += options
+    harness.workers.append(worker)
+    return worker.start()
+
+
+class PgDatabase(Database):
+    """`Database` on a PostgreSQL database of the test's own (AV-5) instead of a SQLite file."""
+
+    def __init__(self, url: str):
+        self.path = None
+        self.url = url
+        self.engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 5})
+
+    @property
+    def name(self) -> str:
+        return self.engine.url.database
+
+    def backends(self) -> int:
+        """Client connections to this database other than the asking one (the web app's and the worker's)."""
+        with self.engine.connect() as conn:
+            return conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"), {"db": self.name}).scalar()
+
+    def terminate_backends(self) -> int:
+        """What a PostgreSQL restart does to the clients: every other connection to this database is ended (only
+        this database's, never another's). Returns how many were ended."""
+        with self.engine.connect() as conn:
+            return sum(conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db "
+                "AND pid <> pg_backend_pid()"), {"db": self.name}).scalars())
+
+
+def prepare_postgres(url: str, instance: Path) -> PgDatabase:
+    """The database of `url` created when missing, its schema emptied and built again by the migrations (`flask db
+    upgrade` in a subprocess, as production does)."""
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT",
+                          connect_args={"connect_timeout": 5})
+    try:
+        with admin.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :db"),
+                            {"db": parsed.database}).first() is None:
+                conn.exec_driver_sql(f'CREATE DATABASE "{parsed.database}"')
+    finally:
+        admin.dispose()
+    database = PgDatabase(url)
+    with database.engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    env = clean_env(DATABASE_URL=url, CRM_INSTANCE_DIR=str(instance), CRM_CONFIG="development")
+    subprocess.run([PYTHON, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=120)
+    return database
+
+
+class PgHarness(Harness):
+    """The harness on a migrated PostgreSQL database (`prepare_postgres`) instead of a copy of the SQLite template:
+    the web app, the workers and the test's own reads and writes all use it."""
+
+    def __init__(self, tmp: Path, database: PgDatabase, mailbox: Mailbox, smtp_host: str, smtp_port: int):
+        empty = tmp / "unused.sqlite"  # Harness copies a SQLite template; an empty one costs nothing
+        sqlite3.connect(empty).close()
+        super().__init__(tmp, empty, mailbox, smtp_host, smtp_port)
+        self.db.close()
+        self.db = database
+        self.env["DATABASE_URL"] = database.url

@@ -447,7 +447,8 @@ def test_the_web_app_works_with_redis_down_and_due_reminders_go_out_once_it_is_b
     worker = h.start_worker()
     h.mailbox.reject.add(failed_email)
     h.sweep()
-    wait_until(lambda: h.db.statuses() == {"failed": 1}, 20, tick=worker.alive,
+    # the officer's row (a manager's own reminders, e.g. the weekly report on a Friday, are not this test's business)
+    wait_until(lambda: h.db.by_email().get(failed_email, {}).get("status") == "failed", 20, tick=worker.alive,
                what=lambda: f"the first reminder to fail: {h.db.rows()}\n{h.logs()}")
     failed_id = h.db.by_email()[failed_email]["id"]
     h.mailbox.reject.clear()
@@ -483,7 +484,9 @@ def test_the_web_app_works_with_redis_down_and_due_reminders_go_out_once_it_is_b
     wait_until(lambda: _sent_once_each(h, [failed_email, *due]), 60, tick=h.beat(),
                what=lambda: f"every reminder sent: {h.db.rows()}\n{h.logs()}")
     _quiet_sweeps(h)
-    assert h.mailbox.per_recipient() == {e: 1 for e in [failed_email, *due]}
+    officers = [failed_email, *due]
+    # the manager who signed in may get the managers' own reminders (the weekly report on a Friday evening, say)
+    assert {e: n for e, n in h.mailbox.per_recipient().items() if e in officers} == {e: 1 for e in officers}
     assert worker.text().count("Connected to redis://") >= 2  # the same worker, reconnected
 
 

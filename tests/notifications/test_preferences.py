@@ -48,4 +48,5 @@ def test_only_oneself_or_an_admin_and_only_known_kinds(app):
         assert dict(services.kind_choices()) == {
             "digest": "Daily digest", "meeting": "Meeting reminders",
             "escalation": "Overdue follow-ups of my team (managers)", "stale": "Leads with no activity",
-            "pool": "Companies returned to the public pool", "weekly": "Weekly pipeline summary (managers)"}
+            "pool": "Companies returned to the public pool", "weekly": "Weekly pipeline summary (managers)",
+            "weekly_report": "Weekly project report (managers)"}

@@ -150,6 +150,14 @@ def _two_teams() -> SimpleNamespace:
     db.session.add_all([w.notification_b, w.notification_a])
     db.session.commit()
     _support_records(w, today)
+    # an import uploaded by b (its file is not needed: the pages show its state)
+    from crm.imports.models import ImportRun
+
+    w.import_b = ImportRun(kind="companies", filename="二组名单.xlsx", stored_name="absent.xlsx", file_hash="0" * 64,
+                           size=0, actor_id=w.b.id, status="uploaded", header=["企业名称"], mapping={"0": "name"},
+                           message="")
+    db.session.add(w.import_b)
+    db.session.commit()
     w.ref_item = db.session.scalar(select(RefItem).where(RefItem.kind == "cluster").order_by(RefItem.id))
     return w
 

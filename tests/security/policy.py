@@ -39,6 +39,9 @@ POLICY: dict[str, dict[str, str]] = {
     "POST admin.settings": ADMIN_ONLY,
     "GET admin.audit_log": ADMIN_ONLY,
     "GET admin.scheduler": ADMIN_ONLY,
+    # the annual signed-investment targets the dashboard sets the year's signings against
+    "GET admin.targets": ADMIN_ONLY,
+    "POST admin.targets": ADMIN_ONLY,
     # manager-only actions on the company book: the trash, restore, reassign
     "GET companies.trash": MANAGERS,
     "POST companies.restore": MANAGERS,
@@ -119,9 +122,37 @@ POLICY: dict[str, dict[str, str]] = {
     "GET board.index": STAFF,
     "GET board.export": STAFF,
     "GET api.board": STAFF,
+    # the managers' dashboard (page and API) is for staff, each figure in the viewer's scope (an officer's leave out
+    # other teams' confidential projects: tests/dashboard); liaisons 403
+    "GET dashboard.index": STAFF,
+    "GET api.dashboard_pipeline": STAFF,
+    # duplicate companies: the likely pairs, the compare page, merge and "not a duplicate" are for staff (liaisons
+    # 403); who may merge which companies is decided per record (tests/companies/test_merge.py: an officer two
+    # companies they may change, another team's is 404, a teammate's 403)
+    "GET companies.duplicates": STAFF,
+    "GET companies.compare_duplicates": STAFF,
+    "POST companies.merge_duplicates": STAFF,
+    "POST companies.not_duplicate": STAFF,
+    "POST api.merge_company": STAFF,
     # the company's and the project's timeline as htmx fragments (filter chips, "show older"): like their pages
     "GET companies.timeline": STAFF,
     "GET projects.timeline": STAFF,
+    # the owner's reason for a project's silence (the weekly report's no-update list): like the project's other
+    # changes, whoever may change the project gives it (another team's officer 403: tests/reports)
+    "POST projects.no_update_reason": STAFF,
+    # reports (the weekly report, the monthly report, the dashboard's tables) are staff pages, each in the user's
+    # scope (tests/reports); liaisons 403
+    "GET reports.index": STAFF,
+    "GET reports.weekly_xlsx": STAFF,
+    "GET reports.monthly_page": STAFF,
+    "GET reports.monthly_xlsx": STAFF,
+    "GET reports.dashboard_xlsx": STAFF,
+    # imports and exports (issue 8): staff upload files and export lists; an import's own pages belong to whoever
+    # uploaded it (managers see every one), and the walker holds others' imports to 404
+    "GET imports.index": STAFF,
+    "POST imports.index": STAFF,
+    "GET imports.template": STAFF,
+    "GET imports.export": STAFF,
 }
 
 

@@ -67,6 +67,8 @@ ID_PARAMS = {
     # the support board's records of team 2's confidential project, deleted ones, none at all
     "milestone_id": lambda w: [w.milestone_b.id, w.milestone_deleted_b.id, 987654],
     "request_id": lambda w: [w.request_b.id, w.request_deleted_b.id, 987654],
+    # another officer's import (its pages are the importer's and the managers'), none at all
+    "import_id": lambda w: [w.import_b.id, 987654],
 }
 #: parameters that name no record
 PLAIN_PARAMS = {"code": "en", "kind": "cluster", "filename": "js/app.js", "token": "not-a-feed-token"}
@@ -557,8 +559,10 @@ def _request(key: str, w, role: str = "officer") -> tuple[str, dict, dict]:
     if endpoint.startswith("projects.") or endpoint == "api.reassign_project":
         project_data = {"version": str(project.version)}
         if endpoint in {"projects.show", "projects.edit", "projects.stage", "projects.move", "projects.add_funds",
-                        "projects.delete", "projects.reassign", "api.reassign_project"}:
+                        "projects.delete", "projects.reassign", "api.reassign_project", "projects.no_update_reason"}:
             args["project_id"] = project.id
+        if endpoint == "projects.no_update_reason":
+            data = {"reason": "矩阵：企业等待审批"}
         if endpoint == "projects.edit":
             data = {**project_data, "company_id": str(w.pool.id), "name": "矩阵改名项目", "planned_investment": "1500"}
         if endpoint in {"projects.stage", "projects.move"}:
@@ -640,17 +644,51 @@ def _request(key: str, w, role: str = "officer") -> tuple[str, dict, dict]:
         body = {}  # a GET with the API's token (an empty body)
     if endpoint == "api.board":
         body = {}  # the support board's wall chart: a GET with the API's token
+    if endpoint == "api.dashboard_pipeline":
+        body = {}  # the dashboard's figures: a GET with the API's token
+    if endpoint == "admin.targets":
+        data = {"year": "2026", f"team-{w.team2.id}": "5000"}
     if endpoint.startswith("meetings."):
         args, data = _meeting_request(endpoint, w, args, data)
     if endpoint in {"notifications.show", "notifications.resend"}:
         args["notification_id"] = w.notification_a.id
     if endpoint in {"companies.timeline"}:
         args["company_id"] = w.pool.id
+    # duplicates: officer a may merge the pool company into the company a holds (and so may managers and admins)
+    if endpoint in {"companies.compare_duplicates", "companies.merge_duplicates", "companies.not_duplicate",
+                    "api.merge_company"}:
+        kept, other = db.session.get(Company, w.company_a.id), db.session.get(Company, w.pool.id)
+        pair = {"a": str(kept.id), "b": str(other.id)}
+        if endpoint == "companies.compare_duplicates":
+            args.update(pair)
+        if endpoint == "companies.not_duplicate":
+            data = pair
+        if endpoint == "companies.merge_duplicates":
+            data = {**pair, "a_version": str(kept.version), "b_version": str(other.version), "survivor": str(kept.id)}
+        if endpoint == "api.merge_company":
+            args["company_id"] = kept.id
+            body = {"loser_id": other.id, "version": kept.version, "loser_version": other.version}
     if endpoint in {"projects.timeline"}:
         args["project_id"] = project.id
+    if endpoint.startswith("imports."):
+        args, data = _import_request(endpoint, args, data)
     with w.app.test_request_context():
         url = url_for(endpoint, **args)
     return url, (data if method == "POST" else {}), body
+
+
+def _import_request(endpoint: str, args: dict, data: dict) -> tuple[dict, dict]:
+    """An upload of a one-row company list; a template and an export of a kind."""
+    if endpoint == "imports.index":
+        from ..imports.helpers import xlsx
+
+        data = {"kind": "companies", "file": (io.BytesIO(xlsx([["矩阵导入企业有限公司"]], header=["企业名称"])),
+                                              "list.xlsx")}
+    if endpoint == "imports.template":
+        args["kind"] = "companies"
+    if endpoint == "imports.export":
+        args["kind"] = "contacts"
+    return args, data
 
 
 def _meeting_request(endpoint: str, w, args: dict, data: dict) -> tuple[dict, dict]:

@@ -1,0 +1,1 @@
+"""Spreadsheet import and export (issue 8): column specs, readers, preview, all-or-nothing commit, rollback."""
