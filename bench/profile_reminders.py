@@ -23,6 +23,7 @@ import cProfile
 import io
 import os
 import pstats
+import shutil
 import statistics
 import sys
 import tempfile
@@ -321,7 +322,8 @@ def main() -> None:
         raise SystemExit("no bench database: run bench/reminders.py first (with --keep on PostgreSQL)")
     port = reminders.free_port()
     sink = reminders.SinkProcess(port)
-    os.environ.update({"DATABASE_URL": url, "CRM_INSTANCE_DIR": tempfile.mkdtemp(prefix="crm-profile-"),
+    instance = tempfile.mkdtemp(prefix="crm-profile-")
+    os.environ.update({"DATABASE_URL": url, "CRM_INSTANCE_DIR": instance,
                        "CRM_CONFIG": "development", "CRM_TIMEZONE": reminders.ZONE, "CRM_DIGEST_TIME": "08:30",
                        "CRM_MEETING_REMINDER_MINUTES": "60", "CRM_BASE_URL": "https://crm.bench.local",
                        "MAIL_DEFAULT_SENDER": reminders.SENDER, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(port),
@@ -342,6 +344,7 @@ def main() -> None:
             db.engine.dispose()
     finally:
         sink.stop()
+        shutil.rmtree(instance, ignore_errors=True)
 
 
 if __name__ == "__main__":
