@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, select
+from sqlalchemy import and_, case, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm.audit import services as audit
@@ -228,18 +228,28 @@ class MilestoneChange:
     offer: StageOffer | None = None
 
 
+def may_answer_for(department: str | None):
+    """Who may answer for a milestone or request (its responsible person or owner): active officers and managers,
+    and the active liaisons of its department. The pickers list these; `_responsible` checks a choice against it."""
+    staff = (Role.OFFICER.value, Role.MANAGER.value)
+    return and_(User.is_active_user.is_(True), User.role.in_(staff) | (
+        (User.role == Role.LIAISON.value) & (User.department == (department or ""))))
+
+
+def responsible_people(department: str | None) -> list[tuple[int, str, str]]:
+    """(id, name, role) of everyone `may_answer_for` the department, by name."""
+    return db.session.execute(select(User.id, User.name, User.role).where(may_answer_for(department))
+                              .order_by(User.name)).all()
+
+
 def _responsible(user_id, field_name: str, errors: dict, *, department: str | None) -> int | None:
-    """An active officer or manager, or an active liaison of `department`, by id; None with a message otherwise."""
+    """The id of a person who `may_answer_for` the department; None with a message otherwise."""
     if user_id is None:
         return None
-    user = db.session.get(User, user_id)
-    staff = (Role.OFFICER.value, Role.MANAGER.value)
-    fits = user is not None and user.is_active_user and (
-        user.role in staff or (user.role == Role.LIAISON.value and department and user.department == department))
-    if not fits:
+    if db.session.scalar(select(User.id).where(User.id == user_id, may_answer_for(department))) is None:
         errors[field_name] = [str(_l("Choose an active officer, or a liaison of the responsible department."))]
         return None
-    return user.id
+    return user_id
 
 
 def _sort_key(milestone: Milestone) -> tuple:

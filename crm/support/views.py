@@ -5,7 +5,6 @@ a department liaison signs in to these pages only, and sees what is routed to th
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
-from sqlalchemy import select
 
 from crm.auth import access
 from crm.auth.models import Role, User
@@ -34,11 +33,8 @@ def _signed_in():
 # --- shared bits -----------------------------------------------------------------------------------------------------
 
 def _responsible_choices(department: str | None, current: int | None = None) -> list[tuple[str, str]]:
-    """Who may answer for a milestone or request: active officers and managers, and the department's liaisons."""
-    staff = (Role.OFFICER.value, Role.MANAGER.value)
-    people = db.session.execute(
-        select(User.id, User.name, User.role).where(User.is_active_user.is_(True), (User.role.in_(staff)) | (
-            (User.role == Role.LIAISON.value) & (User.department == (department or "")))).order_by(User.name)).all()
+    """The picker of services.may_answer_for (and the current person, kept even if they may no longer)."""
+    people = services.responsible_people(department)
     choices = [("", "—")] + [(str(uid), f"{name}" + (f" ({_('liaison')})" if role == Role.LIAISON.value else ""))
                              for uid, name, role in people]
     if current is not None and str(current) not in {c for c, _n in choices}:

@@ -1,48 +1,17 @@
 """The support board's test world: two teams, a manager, liaisons of two departments, signed projects."""
-import hashlib
 from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
 
-from crm.errors import Invalid
 from crm.extensions import db
 from crm.reference.models import RefItem
 
 from ..factories import make_company, make_project, make_reference, make_team, make_user
+from ..projects.test_services import invalid, refused, snapshot  # noqa: F401  (the shared "nothing was written" checks)
 
 #: the two departments of the test zone (make_reference has the first)
 LAND, DEV = "natural_resources", "development_reform"
-
-
-def snapshot() -> tuple[dict, str]:
-    """Row counts and a hash of every row of every table (audit log included): "nothing was written"."""
-    db.session.rollback()
-    counts, digest = {}, hashlib.sha256()
-    for table in db.metadata.sorted_tables:
-        rows = db.session.execute(select(table).order_by(*table.primary_key.columns)).all()
-        counts[table.name] = len(rows)
-        digest.update(f"{table.name}:{[tuple(map(repr, r)) for r in rows]}".encode())
-    db.session.rollback()
-    return counts, digest.hexdigest()
-
-
-def refused(error, call, *args, **kwargs):
-    """Call and expect `error`; assert the database is exactly as before. Returns the exception."""
-    before = snapshot()
-    with pytest.raises(error) as caught:
-        call(*args, **kwargs)
-    db.session.rollback()
-    assert snapshot() == before, f"{call.__name__} wrote something although it raised {error.__name__}"
-    return caught.value
-
-
-def invalid(fields, call, *args, **kwargs) -> Invalid:
-    """Expect Invalid naming exactly these fields, each with a message, and nothing written."""
-    error = refused(Invalid, call, *args, **kwargs)
-    assert set(error.fields) == set(fields), error.fields
-    assert all(error.fields[f] and all(isinstance(m, str) and m for m in error.fields[f]) for f in fields)
-    return error
 
 
 def count(model, *where) -> int:
