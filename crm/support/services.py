@@ -232,6 +232,8 @@ def may_answer_for(department: str | None):
     """Who may answer for a milestone or request (its responsible person or owner): active officers and managers,
     and the active liaisons of its department. The pickers list these; `_responsible` checks a choice against it."""
     staff = (Role.OFFICER.value, Role.MANAGER.value)
+    if department not in reference.names("department"):
+        department = None  # not a department (its own field says so): no liaison answers for it
     return and_(User.is_active_user.is_(True), User.role.in_(staff) | (
         (User.role == Role.LIAISON.value) & (User.department == (department or ""))))
 
