@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 import run  # noqa: E402  (the bench harness: database, servers, report helpers)
 
 PG_DB = os.environ.get("BENCH_KPI_PG_DB", "crm_bench_kpi")
-APP_PORT = 5091
+APP_PORT = int(os.environ.get("BENCH_KPI_PORT", "5091"))
 #: the issue's targets
 AGGREGATE_TARGET = 1.5
 PAGE_TARGET_MS = 400

@@ -350,7 +350,8 @@ def _projects(rng: random.Random, count: int, company_rows: list[dict], plan: di
                            f"{product}扩产项目", f"{company['short_name']}{product}项目",
                            f"{product}产业园项目"))
         project_rows.append({
-            "id": pid, "company_id": company["id"], "name": name, "cluster": cluster,
+            "id": pid, "company_id": company["id"], "origin_city": company["origin_city"], "name": name,
+            "cluster": cluster,
             "park": rng.choice(("dunhou", "fenghuang")) if signed or rng.random() < 0.4 else None,
             "planned_investment": planned, "fixed_asset_investment": fixed if signed or rng.random() < 0.3 else None,
             "expected_output": planned * 2 if signed else None, "expected_tax": (planned / 10) if signed else None,

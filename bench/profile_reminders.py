@@ -13,10 +13,11 @@ time, from engine events) and each kind's `find`, then once more under cProfile.
 
 `--part send`: `services.send` to the same kind of SMTP sink (bench/smtp_sink.py, its own process). It sweeps the
 bench's moment (and the days before it) until --sends rows are recorded, sends the first 20 untimed, then sends the
-rest one by one as a worker's task does (`writing()`, then `services.send`), timing per send: the whole call, SQL
+rest one by one as a worker's task does (`services.send`), timing per send: the whole call, SQL
 (statements, commits and their time), the claim, rendering (`services.render`), building the message, the SMTP
-hand-over (`mail.deliver`: connect, EHLO, flatten, MAIL, RCPT, DATA, QUIT). Then the same sends again (fresh rows)
-under cProfile, with the top functions by cumulative time. The notification log is emptied at the end.
+hand-over (`mail.deliver`: connect, EHLO, flatten, MAIL, RCPT, DATA; the connection is kept). Then the same sends
+again (fresh rows) under cProfile, with the top functions by cumulative time.
+The notification log is emptied at the end.
 """
 import argparse
 import cProfile
@@ -176,8 +177,8 @@ def profile_sweep(args, moment, url) -> None:
 
 def profile_insert(args, moment, url) -> None:
     """The sweep's writing step three ways, on the rows a sweep of the moment records: `services._insert_new` as it is
-    (one multi-row VALUES statement per 500 rows, ON CONFLICT DO NOTHING RETURNING id), the same statement as one
-    executemany (SQLAlchemy's insertmanyvalues batches it under a cached compiled form), and executemany without
+    (ON CONFLICT DO NOTHING RETURNING id as one executemany: SQLAlchemy's insertmanyvalues batches it under a cached
+    compiled form), the earlier form (one multi-row VALUES statement per 500 rows), and executemany without
     RETURNING (psycopg's pipeline; the ids would then be read back by key). Each new, then again with every key
     recorded (what the next minute's sweep would write, were its keys not filtered first)."""
     from sqlalchemy import select
@@ -205,14 +206,15 @@ def profile_insert(args, moment, url) -> None:
     def as_is() -> int:
         return len(services._insert_new(rows))
 
-    def executemany() -> int:
-        return len(db.session.scalars(upsert.returning(table.c.id), rows).all())
+    def values_per_500() -> int:  # what _insert_new did before: a multi-row VALUES statement, compiled each time
+        return sum(len(db.session.scalars(upsert.values(rows[i:i + 500]).returning(table.c.id)).all())
+                   for i in range(0, len(rows), 500))
 
     def no_returning() -> int:
         return db.session.execute(upsert, rows).rowcount
 
-    forms = (("services._insert_new (VALUES per 500 rows, RETURNING)", as_is),
-             ("executemany, RETURNING (insertmanyvalues)", executemany),
+    forms = (("services._insert_new (one executemany, RETURNING: insertmanyvalues)", as_is),
+             ("VALUES per 500 rows, RETURNING (the earlier form)", values_per_500),
              ("executemany, no RETURNING", no_returning))
     times = {name: ([], []) for name, _ in forms}
     for rep in range(args.runs + 1):
@@ -236,7 +238,6 @@ def profile_insert(args, moment, url) -> None:
 
 
 def profile_send(args, moment, url) -> None:
-    from crm.core.database import writing
     from crm.extensions import db
     from crm.notifications import mail, services
 
@@ -247,7 +248,7 @@ def profile_send(args, moment, url) -> None:
 
     from crm.notifications import kinds
 
-    wrap(services, "_claim", timer, "claim (_claim: read, UPDATE, commit)")
+    wrap(services, "_claim", timer, "claim (_claim: UPDATE ... RETURNING, commit)")
     wrap(services, "render", timer, "render (compose + both templates)")
     for name, kind in list(kinds.KINDS.items()):
         def compose(*a, _compose=kind.compose, _name=name, **kw):
@@ -255,13 +256,16 @@ def profile_send(args, moment, url) -> None:
                 return _compose(*a, **kw)
         kinds.KINDS[name] = kind.__class__(name=kind.name, label=kind.label, find=kind.find, compose=compose)
     wrap(services, "render_template", timer, "  of which the two templates (render_template)")
-    wrap(mail, "build_message", timer, "build the message (EmailMessage)")
+    wrap(mail, "build_message", timer, "build the message (email.mime)")
     wrap(mail, "deliver", timer, "SMTP hand-over (mail.deliver)")
     wrap(smtplib.SMTP, "connect", timer, "  of which connect (TCP + greeting)")
     wrap(smtplib.SMTP, "ehlo", timer, "  of which EHLO")
-    wrap(BytesGenerator, "flatten", timer, "  of which flatten the message (send_message)")
-    wrap(smtplib.SMTP, "sendmail", timer, "  of which MAIL, RCPT, DATA (sendmail)")
-    wrap(smtplib.SMTP, "quit", timer, "  of which QUIT")
+    wrap(BytesGenerator, "flatten", timer, "  of which flatten the message (as_bytes)")
+    wrap(smtplib.SMTP, "mail", timer, "  of which MAIL")
+    wrap(smtplib.SMTP, "rcpt", timer, "  of which RCPT")
+    wrap(smtplib.SMTP, "data", timer, "  of which DATA")
+    wrap(smtplib.SMTP, "quit", timer, "  of which QUIT (an idle connection closed)")
+    wrap(services, "_while_claimed", timer, "the row's writes after the claim (content, then sent)")
 
     def rows() -> list[int]:
         reminders._clear_log()
@@ -269,16 +273,14 @@ def profile_send(args, moment, url) -> None:
 
     ids = rows()
     for notification_id in ids[:20]:  # warm-up
-        with writing():
-            services.send(notification_id)
+        services.send(notification_id)
         db.session.remove()
     timer.totals.clear()
     sql.reset()
     per_send, outcomes = [], defaultdict(int)
     for notification_id in ids[20:]:
         started = time.perf_counter()
-        with writing():
-            outcomes[services.send(notification_id)] += 1
+        outcomes[services.send(notification_id)] += 1
         db.session.remove()
         per_send.append(time.perf_counter() - started)
     n = len(per_send)
@@ -296,8 +298,7 @@ def profile_send(args, moment, url) -> None:
     profile = cProfile.Profile()
     for notification_id in ids[20:]:
         profile.enable()
-        with writing():
-            services.send(notification_id)
+        services.send(notification_id)
         db.session.remove()
         profile.disable()
     print(top(profile, args.top))

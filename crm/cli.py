@@ -169,8 +169,7 @@ def reminders_run(now_value, at_value):
     at = _moment(raw) if raw else utcnow()
     # recorded as a run of the scheduled sweep (the same work): the scheduler's health counts it
     with record_run("notifications.sweep") as run:
-        with writing():
-            result = services.run(at)
+        result = services.run(at)
         done = ", ".join(f"{count} {outcome}" for outcome, count in sorted(result.outcomes.items())) or "nothing sent"
         run.summary = f"{result.found} due; {done}"
     click.echo(f"Reminders at {at.isoformat(timespec='minutes')}: {result.found} due; {done}.")

@@ -13,13 +13,18 @@ from crm.notifications.services import MAX_ATTEMPTS, RETRY_BACKOFF, RETRY_BACKOF
 
 @shared_task(name="auth.purge_expired_sessions", ignore_result=True)
 def purge_expired_sessions() -> int:
-    """Housekeeping: drop sessions and sign-in attempts that ended 30+ days ago, and old runs of the periodic jobs."""
+    """Housekeeping: drop sessions and sign-in attempts that ended 30+ days ago, old runs of the periodic jobs, the
+    stored files of finished or abandoned imports and the export log's old entries."""
     from crm.auth.services import purge_expired_sessions as purge
+    from crm.imports.exports import prune_log
+    from crm.imports.services import clean_files
 
     with record_run("auth.purge_expired_sessions") as run, writing():
         n = purge()
         runs = purge_runs()
-        run.summary = f"{n} sessions, {runs} job runs purged"
+        files = clean_files()
+        exports = prune_log()
+        run.summary = f"{n} sessions, {runs} job runs, {files} import files, {exports} export log entries purged"
     return n
 
 
@@ -69,8 +74,7 @@ def send_notification(notification_id: int) -> str:
     retried or duplicated task does nothing (acks_late is safe here)."""
     from crm.notifications import services
 
-    with writing():
-        return services.send(notification_id)
+    return services.send(notification_id)  # it takes SQLite's write lock for its writes only
 
 
 @shared_task(name="dashboard.refresh", ignore_result=True)
@@ -79,13 +83,23 @@ def refresh_dashboard() -> int:
     a year's figures read millions of rows; the page shows these snapshots with their age)."""
     from crm.dashboard import snapshots
 
-    return snapshots.refresh()
+    with record_run("dashboard.refresh") as run:
+        n = snapshots.refresh()
+        run.summary = f"{n} snapshots refreshed"
+    return n
 
 
 def _daily(name: str) -> crontab:
     """A daily job's time comes from crm.jobs, where the scheduler's health check reads it too."""
     at = BY_NAME[name].at
     return crontab(hour=at.hour, minute=at.minute)
+
+
+def _every(name: str) -> dict:
+    """A job run every so often: its interval comes from crm.jobs too; a run that waited in the queue past the next
+    one is dropped."""
+    every = BY_NAME[name].every
+    return {"task": name, "schedule": every, "options": {"expires": max(1, int(every.total_seconds()) - 60)}}
 
 
 def _sweep_entry(seconds: int) -> dict:
@@ -104,8 +118,7 @@ def register_schedule(celery_app, sweep_seconds: int = 60) -> None:
         "refresh-statistics": {"task": "maintenance.refresh_statistics",
                                "schedule": _daily("maintenance.refresh_statistics")},
         "notifications-sweep": _sweep_entry(sweep_seconds),
-        "dashboard-refresh": {"task": "dashboard.refresh", "schedule": timedelta(minutes=10),
-                              "options": {"expires": 9 * 60}},
+        "dashboard-refresh": _every("dashboard.refresh"),
     }
 
 

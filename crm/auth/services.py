@@ -108,6 +108,13 @@ def start_session(user: User, *, kind: str = "web", remember: bool = False, ip: 
     return token
 
 
+def signed_in_within(user: User, window: timedelta) -> bool:
+    """Whether the user's current session began with a sign-in (the password given) less than `window` ago: what a
+    sensitive action (a mass export) asks for before it runs (fresh login)."""
+    row = getattr(user, "current_session", None)
+    return row is not None and utcnow() - as_aware(row.created_at) <= window
+
+
 def load_session(token: str, *, kind: str = "web") -> User | None:
     """The user a session token belongs to, if the session is live; touches last_seen at most once a minute."""
     if not token:

@@ -30,8 +30,9 @@ def current_token() -> str | None:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    # A session restored from the remember cookie is not fresh: it may sign in again here (fresh_login_required).
-    if current_user.is_authenticated and login_fresh():
+    # A session restored from the remember cookie is not fresh: it may sign in again here (fresh_login_required);
+    # so may one sent here to sign in again before a sensitive action (?reauth=1, a mass export), and the form's post.
+    if current_user.is_authenticated and login_fresh() and request.method == "GET" and not request.args.get("reauth"):
         return redirect(url_for("home.index"))
     form = LoginForm(next=request.args.get("next", ""))
     status = 200

@@ -50,7 +50,7 @@ from crm.projects.models import Project
 from crm.support.models import EnterpriseRequest
 
 from .models import Company, CompanyAlias, CompanyNotDuplicate, CompanyStatus, Contact, ListingStatus
-from .services import refresh_search_text
+from .services import refresh_search_text, sync_project_cities
 
 #: why two companies look like one, strongest first
 REASONS = ("uscc", "name", "phone")
@@ -337,6 +337,7 @@ def merge_companies(survivor_id: int, loser_id, *, actor: User, survivor_version
     db.session.add(CompanyAlias(old_id=loser.id, company_id=survivor.id, merged_at=now, merged_by_id=actor.id))
     # the loser is out of the live USCC index now, so the survivor may take its code
     filled = _fill(survivor, old)
+    sync_project_cities(survivor)  # the moved projects (and the survivor's, if its city was filled) take its city
     survivor.updated_at = now  # the survivor's version goes up too: a form opened on it before the merge is stale
     refresh_search_text(survivor)
     audit.record("merge", actor=actor, obj=survivor, object_type="company", label=old["name"],

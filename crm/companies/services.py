@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crm.audit import services as audit
@@ -286,10 +286,13 @@ def update_company(company_id: int, data: dict, *, actor: User, version: int, le
     values = result.values
     if values.get("uscc") and values["uscc"] != company.uscc:
         _raise_for_duplicates([d for d in find_duplicates(actor, uscc=values["uscc"], exclude_id=company.id)], False)
+    city_changed = "origin_city" in values and values["origin_city"] != company.origin_city
     for key, value in values.items():
         setattr(company, key, value)
     company.last_activity_at = utcnow()
     refresh_search_text(company)
+    if city_changed:
+        sync_project_cities(company)
     _record_override(company, override, actor)
     try:
         db.session.commit()
@@ -298,6 +301,23 @@ def update_company(company_id: int, data: dict, *, actor: User, version: int, le
         _raise_for_duplicates(find_duplicates(actor, uscc=values.get("uscc"), exclude_id=company_id), False)
         raise
     return company
+
+
+def sync_project_cities(company: Company) -> None:
+    """Copy the company's origin city to its projects (`Project.origin_city`, the dashboard's breakdown by city):
+    after its city changed, or projects moved to it (a merge). A project created or moved through the ORM reads it
+    itself (crm.projects.models)."""
+    with db.session.no_autoflush:  # the company's own changes go in with the caller's commit, once (one version)
+        set_project_cities(company.id, company.origin_city)
+
+
+def set_project_cities(company_id: int, city: str | None) -> None:
+    """`sync_project_cities` from the values (bulk writers such as the import, which update companies in SQL)."""
+    from crm.projects.models import Project
+
+    table = Project.__table__
+    db.session.execute(update(table).where(table.c.company_id == company_id,
+                                           table.c.origin_city.is_distinct_from(city)).values(origin_city=city))
 
 
 def delete_company(company_id: int, *, actor: User, version: int | None = None) -> None:

@@ -27,7 +27,21 @@ def writing():
         write_intent.reset(token)
 
 
+#: PostgreSQL's "this session was ended by the server" errors (admin_shutdown, crash_shutdown, cannot_connect_now):
+#: the connection is gone, whatever state the driver has noticed yet
+_SERVER_ENDED_SESSION = {"57P01", "57P02", "57P03"}
+
+
 def configure_engine(engine: Engine) -> None:
+    if engine.dialect.name == "postgresql":
+        @event.listens_for(engine, "handle_error")
+        def _ended_by_server(context):
+            """A backend terminated by the server (pg_terminate_backend, a fast restart: AV-5) is a disconnect, also
+            when the driver reads the server's goodbye before it sees the socket close: pool_pre_ping then opens a
+            new connection at checkout instead of raising the goodbye, and the pool drops its other old ones."""
+            if getattr(context.original_exception, "sqlstate", None) in _SERVER_ENDED_SESSION:
+                context.is_disconnect = True
+        return
     if engine.dialect.name != "sqlite":
         return
 

@@ -4,8 +4,8 @@ import unicodedata
 from functools import lru_cache
 
 from pypinyin import Style, lazy_pinyin
-from pypinyin.constants import RE_HANS
-from pypinyin.seg.simpleseg import seg as pinyin_words
+from pypinyin.constants import PHRASES_DICT, RE_HANS
+from pypinyin.seg.mmseg import seg as _phrase_seg
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import uscc as stdnum_uscc
 
@@ -14,6 +14,7 @@ _LEGAL_FORMS = ("有限责任公司", "股份有限公司", "集团有限公司"
                 "co.,ltd.", "co., ltd.", "co.,ltd", "co. ltd", "limited", "ltd.", "ltd", "inc.", "inc", "corp.")
 #: a bracketed place or note, e.g. 立讯精密工业（昆山）有限公司 → 立讯精密工业
 _BRACKETS = re.compile(r"[(\[（【][^)\]）】]*[)\]）】]")
+phrase_cut = _phrase_seg.cut
 _NON_WORD = re.compile(r"[\s\-_·.,，。、'\"“”‘’&/]+")
 
 
@@ -36,10 +37,31 @@ def _word_pinyin(word: str, style: Style) -> tuple[str, ...]:
     return tuple(lazy_pinyin(word, style=style, errors="default"))
 
 
+#: a run of characters that have pinyin, or a run of others: what pypinyin's simple_seg cuts a text into (it walks
+#: the text a character at a time in Python; one regular expression gives the same runs)
+_HAN_CLASS = RE_HANS.pattern[len("^(?:["):-len("])+$")]
+_RUNS = re.compile(f"([{_HAN_CLASS}]+)|[^{_HAN_CLASS}]+", re.S)
+
+
+@lru_cache(maxsize=4096)
+def _run_words(run: str) -> tuple[str, ...]:
+    """pypinyin's phrase segmentation (maximum matching) of a run of Chinese characters; runs such as 有限公司 or
+    科技 recur from name to name."""
+    return tuple(phrase_cut(run)) if PHRASES_DICT else (run,)
+
+
 @lru_cache(maxsize=256)
-def _words(text: str) -> tuple[str, ...]:
-    """pypinyin's segmentation of a text (a name's initials and full pinyin are asked for one after the other)."""
-    return tuple(pinyin_words(text))
+def _words(text: str) -> tuple[tuple[str, bool], ...]:
+    """pypinyin's segmentation of a text (`pypinyin.seg.simpleseg.seg`: the runs of Chinese characters and of others,
+    the Chinese ones cut into phrases), each word with whether it is Chinese; a name's initials and full pinyin are
+    asked for one after the other."""
+    out = []
+    for m in _RUNS.finditer(text):
+        if m.group(1) is not None:
+            out.extend((word, True) for word in _run_words(m.group(1)))
+        else:
+            out.append((m.group(0), False))
+    return tuple(out)
 
 
 def _pinyin(text: str, style: Style) -> list[str]:
@@ -47,8 +69,8 @@ def _pinyin(text: str, style: Style) -> list[str]:
     here too) and converts each word on its own, so converting each word once and remembering it gives the same
     result, about five times faster over a book of company names (立讯, 电子, 有限公司 recur; an import of 100,000
     names spent most of its time here)."""
-    return [syllable for word in _words(text)
-            for syllable in (_word_pinyin(word, style) if RE_HANS.match(word) else (word,))]
+    return [syllable for word, chinese in _words(text)
+            for syllable in (_word_pinyin(word, style) if chinese else (word,))]
 
 
 def pinyin_initials(text: str) -> str:
@@ -128,6 +150,11 @@ class UsccError(ValueError):
         self.reason = reason
 
 
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_INDEX = {c: i for i, c in enumerate(_USCC_ALPHABET)}
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
 def normalise_uscc(raw: str, *, accept_bad_check: bool = False) -> str:
     """Upper-case, half-width, without spaces; raise UsccError when GB 32100-2015 rejects it.
 
@@ -136,6 +163,15 @@ def normalise_uscc(raw: str, *, accept_bad_check: bool = False) -> str:
     text = fold_width(raw or "").strip().upper().replace(" ", "").replace("-", "")
     if not text:
         return ""
+    if len(text) == 18 and text.isascii() and text.isalnum():  # python-stdnum's checks, without its cleaning
+        if not text[:8].isdigit() or any(c not in _USCC_INDEX for c in text[8:]):
+            raise UsccError("format")
+        total = sum(_USCC_INDEX[c] * w for c, w in zip(text[:17], _USCC_WEIGHTS, strict=True))
+        if text[-1] != _USCC_ALPHABET[(31 - total) % 31]:
+            if accept_bad_check:
+                return text
+            raise UsccError("checksum")
+        return text
     try:
         return stdnum_uscc.validate(text)
     except stdnum_errors.InvalidChecksum:
@@ -151,6 +187,8 @@ def normalise_uscc(raw: str, *, accept_bad_check: bool = False) -> str:
 def clean_text(value, max_length: int) -> str:
     """Strip, drop control characters (CR/LF kept only where multi-line text is allowed by the caller)."""
     text = "" if value is None else str(value)
+    if text.isprintable():  # no control or format character at all (most text): nothing to drop
+        return text.strip()[: max_length + 1]
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C" or _kept_format(ch))
     return text.strip()[: max_length + 1]
 

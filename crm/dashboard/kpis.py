@@ -39,10 +39,13 @@ An empty denominator gives None (the page shows "—"), never a division by zero
 
 Confidential projects (issue 7 point 4): every figure is counted over `access.project_scope(viewer)` (milestones over
 `milestone_scope`, meetings `meeting_scope`, tasks `task_scope`), the same scope as the lists the figures drill into,
-so each number is reproduced by its list. A manager's totals include every confidential project; an officer's include
-their own team's confidential projects and leave out other teams' (neither counted nor summed: a count alone would
-reveal that a secret project exists in a cluster or park). The page and the API say which (`Pipeline.scope`:
-"all" or "visible"). Overdue tasks per officer list, for an officer, their own team (the task list they can open).
+so each number is reproduced by its list. (Stage moves, milestones and an officer's meetings are counted with the
+scope written as "not among the few projects / companies the viewer may not see", `_hidden_projects`: the same
+rows, tests/dashboard/test_origin_city_and_scope.py.) A manager's totals include every confidential project; an
+officer's include their own team's confidential projects and leave out other teams' (neither counted nor summed: a
+count alone would reveal that a secret project exists in a cluster or park). The page and the API say which
+(`Pipeline.scope`: "all" or "visible"). Overdue tasks per officer list, for an officer, their own team (the task
+list they can open).
 """
 from __future__ import annotations
 
@@ -54,14 +57,14 @@ from urllib.parse import urlencode
 
 from flask import g, url_for
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, func, null, or_, select
+from sqlalchemy import and_, case, func, null, or_, select, true, union_all
 
 from crm.auth import access
-from crm.auth.models import Team, User
+from crm.auth.models import Role, Team, User
 from crm.companies.models import Company
 from crm.core.timeutil import today_in_zone, zone
 from crm.extensions import db
-from crm.meetings.models import Meeting, Task
+from crm.meetings.models import Meeting, MeetingUser, Task
 from crm.projects import queries as pq
 from crm.projects import stages
 from crm.projects.models import Project, StageMove
@@ -204,31 +207,30 @@ class Drill:
     list: str
     args: dict[str, str]
 
-    #: the page (Flask endpoint) of each list; meetings have no list page: the API's list reproduces them
+    #: the list (Flask endpoint) of each: the API's for meetings (the JSON's drill-downs); a page links the meetings
+    #: list page instead (`PAGE_ENDPOINTS`), with the same arguments
     ENDPOINTS = {"projects": "projects.index", "tasks": "meetings.tasks", "meetings": "api.list_meetings"}
+    PAGE_ENDPOINTS = {**ENDPOINTS, "meetings": "meetings.index"}
 
     @property
     def endpoint(self) -> str:
         return self.ENDPOINTS[self.list]
 
     def url(self) -> str:
-        """The list's URL (needs a request context). The list's path is built once per request and the arguments
-        appended: a page links a few hundred figures, and a `url_for` each was a fifth of its time."""
-        bases = g.setdefault("_drill_bases", {})
-        if self.endpoint not in bases:
-            bases[self.endpoint] = url_for(self.endpoint)
-        return f"{bases[self.endpoint]}?{urlencode(self.args)}" if self.args else bases[self.endpoint]
+        """The list's URL (needs a request context)."""
+        return self._url(self.endpoint)
 
     def page_url(self) -> str:
-        """The URL a page links the figure to: the list's, except for meetings, which have no list page: the
-        calendar (the team's, or everyone's for a manager without a team) from the period's first day, a week view
-        for a week, else a month view."""
-        if self.list != "meetings":
-            return self.url()
-        start = datetime.fromisoformat(self.args["start_from"]).astimezone(zone())
-        days = (datetime.fromisoformat(self.args["start_before"]) - start).days
-        return url_for("calendar.index", who="team", view="week" if days <= 7 else "month",
-                       date=start.date().isoformat())
+        """The URL a page links the figure to: the list page (for meetings the meetings list over the period)."""
+        return self._url(self.PAGE_ENDPOINTS[self.list])
+
+    def _url(self, endpoint: str) -> str:
+        """The list's path is built once per request and the arguments appended: a page links a few hundred figures,
+        and a `url_for` each was a fifth of its time."""
+        bases = g.setdefault("_drill_bases", {})
+        if endpoint not in bases:
+            bases[endpoint] = url_for(endpoint)
+        return f"{bases[endpoint]}?{urlencode(self.args)}" if self.args else bases[endpoint]
 
 
 @dataclass(frozen=True)
@@ -345,10 +347,11 @@ class Pipeline:
 
 
 def pipeline(viewer, period: Period, *, now: datetime | None = None) -> Pipeline:
-    """Every figure of the dashboard for `viewer` over `period`, in as few passes over the tables as the figures
-    allow: one statement per breakdown (the cluster's and the team's carry the year's signings for the targets, the
-    officer's the stale count), one for the period's totals and rates, one each for meetings, stage moves,
-    milestones and overdue tasks."""
+    """Every figure of the dashboard for `viewer` over `period`. Each statement reads the rows it counts through an
+    index where one fits, and is at most 1.5× a bare GROUP BY over its table (bench/README.md, issue 7): per
+    breakdown one over the pipeline (the officer's with the stale count) and one over the period's signings (the
+    cluster's and the team's with the year's, for the targets); the period's creations and its signings (the totals
+    and rates); meetings; stage moves (three); milestones; overdue tasks."""
     now = now or datetime.now(UTC)
     today = now.astimezone(zone()).date()
     stale_before = now - timedelta(days=stale_days())
@@ -389,6 +392,41 @@ def _when(condition, value=1):
     return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
 
 
+def _hidden_projects(viewer):
+    """The ids of the projects `viewer` may not see: those outside `access.project_scope`, looked for among the
+    deleted and the confidential ones only (every other project is visible to staff), each through its partial index
+    (`ix_project_deleted`, `ix_project_confidential`): a few hundred ids where the scope lists nearly every project."""
+    # a deleted project is hidden from everyone (the scope of every role is of live projects)
+    return union_all(select(Project.id).where(Project.deleted_at.is_not(None)),
+                     select(Project.id).where(Project.confidential == true(), ~access.project_scope(viewer)))
+
+
+def _of_visible_project(viewer, project_column):
+    """`project_column IN (projects the viewer may see)` written as NOT IN the few they may not
+    (`_hidden_projects`), for staff; the scope as is for anyone else. Same rows: the column is a project's id."""
+    if viewer.role not in access.STAFF_ROLES:
+        return project_column.in_(select(Project.id).where(access.project_scope(viewer)))
+    return project_column.not_in(_hidden_projects(viewer))
+
+
+def _meeting_scope(viewer):
+    """`access.meeting_scope(viewer)`, for an officer with the checks of the meeting's company and project written
+    as NOT IN the companies and projects they may not see (a fifth of the companies, a few projects) rather than IN
+    those they may: the same meetings, counted in one pass over the period's meetings instead of an index probe
+    per visible company (SQLite) or a hash of every visible project (PostgreSQL), 4.3× the bare GROUP BY
+    (bench/README.md, issue 7)."""
+    if viewer.role != Role.OFFICER.value:
+        return access.meeting_scope(viewer)
+    mine = [Meeting.owner_id == viewer.id]
+    if viewer.team_id is not None:
+        mine.append(Meeting.owner_id.in_(select(User.id).where(User.team_id == viewer.team_id)))
+    took_part = Meeting.id.in_(select(MeetingUser.meeting_id).where(MeetingUser.user_id == viewer.id))
+    company_ok = Meeting.company_id.not_in(select(Company.id).where(~access.company_scope(viewer)))
+    project_ok = or_(Meeting.project_id.is_(None), Meeting.project_id.not_in(_hidden_projects(viewer)))
+    # the test most meetings pass first: the OR stops at the first true one
+    return and_(Meeting.deleted_at.is_(None), or_(and_(company_ok, project_ok), *mine, took_part))
+
+
 def _group_key(column):
     """A column to GROUP BY as an expression: SQLite otherwise walks the column's index (ix_project_cluster...) and
     fetches each row from the table in the index's order, two to three times slower than reading the table through
@@ -415,13 +453,24 @@ _DIMENSION_ARG = {"cluster": "cluster", "park": "park", "origin_city": "origin_c
 
 
 def _dimension_column(dimension: str):
-    """The column a breakdown groups by, and the joins it needs."""
-    if dimension == "origin_city":
-        return Company.origin_city, [(Company, Company.id == Project.company_id)]
-    if dimension == "team":
-        return User.team_id, [(User, User.id == Project.owner_id)]
-    return {"cluster": Project.cluster, "park": Project.park, "officer": Project.owner_id,
-            "source": Project.source, "event": Project.event_id}[dimension], []
+    """The column a breakdown groups by: the team's is the owner's (folded into teams by `_by_team`), the origin
+    city the project's copy of its company's (`Project.origin_city`): a join would cost more than the breakdown."""
+    return {"cluster": Project.cluster, "park": Project.park, "origin_city": Project.origin_city,
+            "officer": Project.owner_id, "team": Project.owner_id, "source": Project.source,
+            "event": Project.event_id}[dimension]
+
+
+def _by_team(rows: list[tuple]) -> list[tuple]:
+    """Rows grouped by owner → the same rows summed per owner's team (None: no team). Grouping the projects by their
+    owner and adding up here reads `project` alone; a join to `user` made the team's breakdown the slowest."""
+    owners = [r[0] for r in rows]
+    team_of = dict(db.session.execute(select(User.id, User.team_id).where(User.id.in_(owners))).all()) \
+        if owners else {}
+    sums: dict = {}
+    for owner, *values in rows:
+        team = team_of.get(owner)
+        sums[team] = [a + b for a, b in zip(sums[team], values, strict=True)] if team in sums else list(values)
+    return [(team, *values) for team, values in sums.items()]
 
 
 def dimension_labels(dimension: str, keys) -> dict:
@@ -445,24 +494,34 @@ def dimension_labels(dimension: str, keys) -> dict:
 def _breakdown_rows(viewer, dimension: str, period: Period | None, *, ytd: bool = False,
                     stale_before: datetime | None = None) -> list[tuple]:
     """(key, projects, planned investment, signed in the period, their investment[, signed investment from 1 January
-    to the period's end][, stale projects]) of the pipeline now (every stage but lost), one statement."""
+    to the period's end][, stale projects]) of the pipeline now (every stage but lost). Two statements: the pipeline
+    (with the stale count) over the whole table, and the signings over the days they fell on, read through the
+    index of signing days (`ix_project_signed_on`): one statement with the signing sums read every project's
+    signing day several times over, 1.3-1.6× the bare GROUP BY (bench/README.md, issue 7)."""
     if dimension not in DIMENSIONS:
         raise ValueError(f"unknown dimension {dimension!r}")
-    column, joins = _dimension_column(dimension)
-    key = _group_key(column)
-    planned = func.coalesce(Project.planned_investment, 0)
+    key = _group_key(_dimension_column(dimension))
     columns = [key, func.count(), func.coalesce(func.sum(Project.planned_investment), 0)]
-    if period is not None:
-        signed = _signed_in(period.start, period.end)
-        columns += [_when(signed), _when(signed, planned)]
-    if ytd:
-        columns.append(_when(_signed_in(date(period.end.year, 1, 1), period.end), planned))
     if stale_before is not None:
         columns.append(_when(and_(Project.last_activity_at < stale_before, Project.stage != "full_capacity")))
-    stmt = select(*columns).select_from(Project)
-    for model, on in joins:
-        stmt = stmt.join(model, on)
-    return db.session.execute(stmt.where(access.project_scope(viewer), Project.stage != "lost").group_by(key)).all()
+    found = db.session.execute(select(*columns).where(access.project_scope(viewer), Project.stage != "lost")
+                               .group_by(key)).all()
+    if period is None:
+        rows = [tuple(r) for r in found]
+    else:
+        planned = func.coalesce(Project.planned_investment, 0)
+        jan1 = date(period.end.year, 1, 1)
+        in_period = pq.signed_on() >= period.start
+        sums = [_when(in_period), _when(in_period, planned)]
+        if ytd:  # from 1 January of the period's last year (a week or a custom period may start the year before)
+            sums.append(_when(pq.signed_on() >= jan1, planned))
+        signed = {r[0]: tuple(r[1:]) for r in db.session.execute(
+            select(key, *sums).where(access.project_scope(viewer),
+                                     _signed_in(min(period.start, jan1) if ytd else period.start, period.end))
+            .group_by(key))}
+        none = (0, Decimal(0), Decimal(0))[:len(sums)]
+        rows = [(k, n, total, *signed.get(k, none), *stale) for k, n, total, *stale in found]
+    return _by_team(rows) if dimension == "team" else rows
 
 
 def _breakdown(dimension: str, period: Period, found: list[tuple]) -> Breakdown:
@@ -486,44 +545,64 @@ def breakdown(viewer, dimension: str, period: Period) -> Breakdown:
 
 
 def _totals(viewer, period: Period) -> tuple:
-    """The period's and the previous period's project counts in one statement: (created, created before, created
-    and signed or later now, signed, signed before, of the signed: started, producing, their funds in place and
-    planned investment where they have one)."""
+    """The period's and the previous period's project counts: (created, created before, created and signed or later
+    now, signed, signed before, of the signed: started, producing, their funds in place and planned investment where
+    they have one). Two statements, each over the rows it counts through an index (creation days, `ix_project_created`;
+    signing days, `ix_project_signed_on`): one statement over both read the whole table with nine conditional sums,
+    1.7-2× the bare GROUP BY (bench/README.md, issue 7)."""
     before = period.previous()
-    created = and_(Project.created_at >= period.starts_at(), Project.created_at < period.ends_before())
-    created_before = and_(Project.created_at >= before.starts_at(), Project.created_at < period.starts_at())
-    signed, signed_before = _signed_in(period.start, period.end), _signed_in(before.start, before.end)
-    has_amount = and_(signed, Project.planned_investment > 0)
     groups = pq.STAGE_GROUPS
-    row = db.session.execute(select(
-        _when(created), _when(created_before), _when(and_(created, Project.stage.in_(groups[SIGNED_GROUP]))),
-        _when(signed), _when(signed_before), _when(and_(signed, Project.stage.in_(groups[STARTED_GROUP]))),
+    is_current = Project.created_at >= period.starts_at()
+    created = db.session.execute(select(
+        _when(is_current), _when(Project.created_at < period.starts_at()),
+        _when(and_(is_current, Project.stage.in_(groups[SIGNED_GROUP])))).where(
+        access.project_scope(viewer), Project.created_at >= before.starts_at(),
+        Project.created_at < period.ends_before())).one()
+    signed = pq.signed_on() >= period.start
+    has_amount = and_(signed, Project.planned_investment > 0)
+    signings = db.session.execute(select(
+        _when(signed), _when(pq.signed_on() < period.start),
+        _when(and_(signed, Project.stage.in_(groups[STARTED_GROUP]))),
         _when(and_(signed, Project.stage.in_(groups[PRODUCING_GROUP]))),
         _when(has_amount, func.coalesce(Project.funds_in_place, 0)),
         _when(has_amount, func.coalesce(Project.planned_investment, 0)),
-    ).where(access.project_scope(viewer), or_(
-        and_(Project.created_at >= before.starts_at(), Project.created_at < period.ends_before()),
-        pq.signed_on().between(before.start, period.end)))).one()
-    return tuple(row)
+    ).where(access.project_scope(viewer), _signed_in(before.start, period.end))).one()
+    return (*created, *signings)
+
+
+#: (from, to) of the moves back along the main path (e.g. signed → negotiating)
+_BACKWARD = frozenset((a.key, b.key) for i, a in enumerate(m for m in stages.STAGES if m.main)
+                      for b in [m for m in stages.STAGES if m.main][:i])
 
 
 def _moves(viewer, period: Period) -> tuple[int, int, int]:
-    """(stage moves in the period, in the previous period, of the period's those back along the main path), one
-    statement."""
+    """(stage moves in the period, in the previous period, of the period's those back along the main path).
+
+    Counted over every move, from the index of moves by day (`ix_stage_move_at`, which holds the project and both
+    stages): both periods' counts in one statement, this period's backward moves (a pair of stages of `_BACKWARD`,
+    tested per stage moved to) in another; then the moves of the few projects the viewer may not see
+    (`_hidden_projects`, through `ix_stage_move_project`) taken off. Checking each move's project against the
+    viewer's scope, and working out the stage order of each move with a CASE per stage, was 2-2.8× the bare GROUP
+    BY (bench/README.md, issue 7)."""
     before = period.previous()
-    main = [s.key for s in stages.STAGES if s.main]
-    position = {key: i for i, key in enumerate(main)}
-
-    def order(column):
-        return case(*((column == key, i) for key, i in position.items()), else_=None)
-
     current = StageMove.at >= period.starts_at()
-    backward = and_(current, StageMove.from_stage.in_(main), StageMove.to_stage.in_(main),
-                    order(StageMove.to_stage) < order(StageMove.from_stage))
-    row = db.session.execute(select(_when(current), _when(StageMove.at < period.starts_at()), _when(backward)).where(
-        StageMove.at >= before.starts_at(), StageMove.at < period.ends_before(), StageMove.from_stage.is_not(None),
-        StageMove.project_id.in_(select(Project.id).where(access.project_scope(viewer))))).one()
-    return int(row[0]), int(row[1]), int(row[2])
+    later: dict[str, list[str]] = {}
+    for from_stage, to_stage in sorted(_BACKWARD):
+        later.setdefault(to_stage, []).append(from_stage)
+    backward = or_(*(and_(StageMove.to_stage == to_stage, StageMove.from_stage.in_(froms))
+                     for to_stage, froms in later.items()))
+    both = and_(StageMove.at >= before.starts_at(), StageMove.at < period.ends_before(),
+                StageMove.from_stage.is_not(None))
+    now, previous = db.session.execute(select(_when(current), _when(StageMove.at < period.starts_at()))
+                                       .where(both)).one()
+    back = db.session.scalar(select(func.count()).where(current, StageMove.at < period.ends_before(), backward))
+    if viewer.role in access.STAFF_ROLES:
+        hidden = db.session.execute(select(_when(current), _when(~current), _when(and_(current, backward))).where(
+            both, StageMove.project_id.in_(_hidden_projects(viewer)))).one()
+    else:  # (no dashboard for them; every move of a project outside their scope)
+        hidden = db.session.execute(select(_when(current), _when(~current), _when(and_(current, backward))).where(
+            both, StageMove.project_id.not_in(select(Project.id).where(access.project_scope(viewer))))).one()
+    return int(now) - int(hidden[0]), int(previous) - int(hidden[1]), int(back or 0) - int(hidden[2])
 
 
 def _changes(viewer, period: Period, totals: tuple, moves: tuple) -> dict[str, Change]:
@@ -531,7 +610,7 @@ def _changes(viewer, period: Period, totals: tuple, moves: tuple) -> dict[str, C
     meetings = db.session.execute(select(_when(Meeting.start_at >= period.starts_at()),
                                          _when(Meeting.start_at < period.starts_at())).where(
         Meeting.start_at >= before.starts_at(), Meeting.start_at < period.ends_before(),
-        access.meeting_scope(viewer))).one()
+        _meeting_scope(viewer))).one()
 
     def created(p: Period) -> Drill:
         return _projects({"created_from": p.start.isoformat(), "created_to": p.end.isoformat()})
@@ -569,8 +648,10 @@ def _rates(viewer, period: Period, totals: tuple, today: date) -> dict[str, Rate
     due = met = 0
     if due_to >= period.start:
         on_time = and_(Milestone.actual_date.is_not(None), Milestone.actual_date <= Milestone.planned_date)
+        scope = and_(Milestone.deleted_at.is_(None), _of_visible_project(viewer, Milestone.project_id)) \
+            if viewer.role in access.STAFF_ROLES else milestone_scope(viewer)  # (milestone_scope for staff)
         due, met = db.session.execute(select(func.count(), _when(on_time)).where(
-            milestone_scope(viewer), Milestone.planned_date >= period.start, Milestone.planned_date <= due_to)).one()
+            scope, Milestone.planned_date >= period.start, Milestone.planned_date <= due_to)).one()
 
     created_args = {"created_from": period.start.isoformat(), "created_to": period.end.isoformat()}
     signed_drill = _projects(_signed_args(period.start, period.end))

@@ -2,9 +2,14 @@
 exported file imports again with no change (IE-3). Every list is read through its page's own filters and the one
 visibility rule (R3); phones and WeChat ids are masked for those who may not see them in full (IE-6); text that a
 spreadsheet would run as a formula is defused (IE-4); identifiers are text cells. Each export is audited with its
-filter and row count."""
+filter and row count; exports are rate-limited per user, and a mass export (unfiltered, or of many rows) needs a
+recent sign-in (IE-6)."""
+from datetime import timedelta
+
+from flask import current_app, flash, redirect, request, url_for
 from flask_babel import get_locale
-from sqlalchemy import select
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import joinedload
 
 from crm.audit import services as audit
@@ -14,11 +19,12 @@ from crm.companies.models import Company, Contact
 from crm.core.spreadsheet import xlsx_response
 from crm.core.text import mask_digit_runs, mask_phone, mask_text
 from crm.core.timeutil import as_aware, today_in_zone, utcnow, zone
-from crm.errors import NotFound
+from crm.errors import NotFound, Throttled
 from crm.extensions import db
 from crm.reference import services as reference
 
 from . import columns as cols
+from .models import ExportLog
 
 _OBJECT_TYPES = {"companies": "company", "contacts": "contact", "projects": "project", "tasks": "task"}
 
@@ -180,11 +186,58 @@ def statement(kind: str, actor: User, args):
 _ROWS = {"companies": company_rows, "contacts": contact_rows, "projects": project_rows, "tasks": task_rows}
 
 
+#: exports a user may make in a minute (setting CRM_EXPORT_PER_MINUTE); the next one gets 429
+EXPORTS_PER_MINUTE = 30
+#: an export of more rows than this, or of a whole list (no filter), needs a sign-in within FRESH_LOGIN
+MASS_ROWS = 500
+FRESH_LOGIN = timedelta(minutes=15)
+#: query parameters that order or page a list without narrowing it
+_NOT_FILTERS = frozenset({"sort", "order", "dir", "page", "per_page", "after", "view"})
+
+
+def check_rate(actor: User) -> None:
+    """Throttled when the user has made EXPORTS_PER_MINUTE exports in the last minute (counted in export_log, which
+    every web worker shares)."""
+    limit = current_app.config.get("CRM_EXPORT_PER_MINUTE", EXPORTS_PER_MINUTE)
+    recent = db.session.scalar(select(func.count()).select_from(ExportLog).where(
+        ExportLog.user_id == actor.id, ExportLog.at > utcnow() - timedelta(minutes=1)))
+    if recent >= limit:
+        raise Throttled(str(_l("Too many exports: at most %(n)d a minute. Wait a minute and try again.", n=limit)))
+
+
+def is_filtered(args) -> bool:
+    return any(value.strip() for key, value in args.items(multi=True) if key not in _NOT_FILTERS) \
+        if hasattr(args, "items") else False
+
+
+def is_mass(args, rows: int) -> bool:
+    """A whole list, or more rows than MASS_ROWS (setting CRM_EXPORT_MASS_ROWS)."""
+    return not is_filtered(args) or rows > current_app.config.get("CRM_EXPORT_MASS_ROWS", MASS_ROWS)
+
+
+def signed_in_recently(actor: User) -> bool:
+    """Whether the user's session began with a sign-in (password) within FRESH_LOGIN (setting
+    CRM_EXPORT_FRESH_LOGIN)."""
+    from crm.auth.services import signed_in_within
+
+    return signed_in_within(actor, current_app.config.get("CRM_EXPORT_FRESH_LOGIN", FRESH_LOGIN))
+
+
+def prune_log(*, older_than: timedelta = timedelta(days=1)) -> int:
+    """Delete export_log rows older than a day (the rate limit looks back a minute); returns how many."""
+    return db.session.execute(delete(ExportLog).where(ExportLog.at < utcnow() - older_than)).rowcount or 0
+
+
 def export(kind: str, actor: User, args, *, query_string: str = ""):
     """The list as an .xlsx response; the export is audited (actor, filter, rows) and committed. Returns the
-    response."""
+    response: 429 past the rate limit, and a redirect to sign in again (back here after) for a mass export by a
+    session that signed in more than FRESH_LOGIN ago."""
     if kind not in cols.EXPORT_KINDS:
         raise NotFound("no such list")
+    check_rate(actor)
+    fresh = signed_in_recently(actor)
+    if not fresh and not is_filtered(args):
+        return _sign_in_again()
     en = english()
     columns = cols.exported(kind)
     header = [c.header(en) for c in columns]
@@ -192,10 +245,19 @@ def export(kind: str, actor: User, args, *, query_string: str = ""):
     keys = [c.key for c in columns]
     rows = ([row.get(k) for k in keys] for row in _ROWS[kind](actor, statement(kind, actor, args), en))
     response, count = xlsx_response(f"{kind}.xlsx", header, rows, text_columns=text_columns)
+    if not fresh and is_mass(args, count):
+        return _sign_in_again()
+    db.session.add(ExportLog(user_id=actor.id, at=utcnow(), kind=kind, rows=count))
     audit.record("export", actor=actor, object_type=_OBJECT_TYPES[kind], changes={"rows": [None, count]},
                  label=mask_digit_runs(query_string)[:200])
     db.session.commit()
     return response
+
+
+def _sign_in_again():
+    """To the sign-in page, back to this export after it (a path on this site only: the login view's safe_next)."""
+    flash(str(_l("This export needs a recent sign-in: sign in again to continue.")), "info")
+    return redirect(url_for("auth.login", next=request.full_path, reauth=1))
 
 
 def template(kind: str):

@@ -100,3 +100,17 @@ class ImportRecord(db.Model):
     version: Mapped[int] = mapped_column(Integer)
     #: an update's previous values of the fields it changed (JSON-safe: decimals and dates as text)
     before: Mapped[dict | None] = mapped_column(JSON)
+
+
+class ExportLog(db.Model):
+    """One export of a list, by whom and when: what the per-user rate limit of exports counts (IE-6; shared by every
+    web worker). The audit trail keeps the export itself (filter, rows); this log is pruned after a day."""
+
+    __tablename__ = "export_log"
+    __table_args__ = (Index("ix_export_log_user_at", "user_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: companies, contacts, projects or tasks
+    kind: Mapped[str] = mapped_column(String(20))
+    rows: Mapped[int] = mapped_column(Integer)

@@ -11,12 +11,14 @@ preview (a company with the same code was created meanwhile) the commit writes n
 again. What a commit wrote is listed (`ImportRecord`) with the version it left, so the import can be rolled back while
 none of its records changed since.
 """
+import functools
 import hashlib
 import json
 import logging
 import os
 import secrets
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -26,7 +28,7 @@ from types import SimpleNamespace
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import JSON, and_, any_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from crm.audit import services as audit
@@ -125,6 +127,50 @@ def read_progress(run: ImportRun) -> dict:
         return json.loads(progress_path(run).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+# --- the stored files: gone once an import is finished, and after FILES_KEPT whatever became of it ------------------
+
+#: how long an upload's files are kept when its import is left unfinished (uploaded, previewed, failed)
+FILES_KEPT = timedelta(days=7)
+
+
+def discard_files(run: ImportRun, *, progress: bool = False) -> None:
+    """Delete an import's stored upload and its parse (once committed or rolled back nothing reads them again: a
+    rollback works from import_record); with `progress`, its progress file too."""
+    paths = [stored_path(run), parsed_path(run), parsed_path(run).with_suffix(".tmp")]
+    if progress:
+        paths.append(progress_path(run))
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:  # never fails the import that is done: the periodic clean takes it later
+            logger.warning("could not delete %s", path, exc_info=True)
+
+
+def clean_files(*, older_than: timedelta = FILES_KEPT) -> int:
+    """The periodic clean of instance/imports/: delete the files of finished imports, and every file older than
+    `older_than` (an import left unfinished: uploaded, previewed or failed, and abandoned), except those of an
+    import running now (previewing, committing). Returns how many files were deleted."""
+    def stems(statuses, *extra) -> set[str]:
+        return {name.split(".", 1)[0] for name in db.session.scalars(select(ImportRun.stored_name).where(
+            ImportRun.status.in_(statuses), *extra))}
+
+    finished = stems(("committed", "rolled_back"), ImportRun.updated_at >= utcnow() - 2 * older_than)
+    running = stems(("previewing", "committing"))
+    cutoff = time.time() - older_than.total_seconds()
+    deleted = 0
+    for path in import_dir().iterdir():
+        stem = path.name.split(".", 1)[0]
+        if stem in running or not path.is_file():
+            continue
+        try:
+            if path.stat().st_mtime < cutoff or (stem in finished and not path.name.endswith(".progress.json")):
+                path.unlink()
+                deleted += 1
+        except OSError:
+            logger.warning("could not delete %s", path, exc_info=True)
+    return deleted
 
 
 # --- upload and mapping ----------------------------------------------------------------------------------------------
@@ -311,6 +357,29 @@ class Outcome:
         return str(self.values.get("name") or self.values.get("company") or "")[:200]
 
 
+@functools.lru_cache(maxsize=4096)
+def _name_norm(name: str) -> str:
+    """normalise_name, remembered for the few thousand names of a batch (each is asked for three or four times: the
+    file's keys, the book's matches, the decision, the row written)."""
+    return normalise_name(name)
+
+
+def _one_of(column, values):
+    """`column IN (values)` for a batch's thousand values, in a few statement texts only: SQLite's driver keeps each
+    distinct statement it prepared (up to 128 a connection, each as large as its placeholders), so memory grew with
+    every new length; and psycopg parses a statement of a thousand placeholders again at every execution.
+    PostgreSQL: `= ANY(:array)`, one parameter (the pass asks for custom plans: a generic plan made while the table
+    was small would scan it). Elsewhere: IN, the list padded to a multiple of 250 by repeating its last value."""
+    values = list(values)
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    if values:
+        values += values[-1:] * (-len(values) % 250)
+    return column.in_(values)
+
+
 def bulk_insert(table, rows: list[dict]) -> None:
     """Insert rows of one shape into `table` within the session's transaction: PostgreSQL's COPY (what
     bench/generate.py loads with; several times faster than an executemany there), else one Core executemany.
@@ -364,6 +433,62 @@ def _jsonable(value):
     return value
 
 
+class _SeenKeys:
+    """The file's keys seen so far ((kind, value) → (row, code)), for the duplicates inside the file: kept in a
+    temporary SQLite file with a unique index rather than in memory (about 150 bytes a row: 15 MB at 100,000 rows),
+    asked once per batch of rows, so that memory stays flat in the number of rows."""
+
+    def __init__(self):
+        import sqlite3
+
+        self._dir = tempfile.TemporaryDirectory(prefix="crm-import-keys-")
+        self._db = sqlite3.connect(os.path.join(self._dir.name, "keys.sqlite"), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode = OFF")
+        self._db.execute("PRAGMA synchronous = OFF")
+        self._db.execute("PRAGMA cache_size = -2000")  # 2 MB
+        self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, row INTEGER, code TEXT) WITHOUT ROWID")
+        self._known: dict[str, tuple] = {}
+        self._new: dict[str, tuple] = {}
+        self._select = f"SELECT key, row, code FROM seen WHERE key IN ({','.join('?' * 500)})"
+
+    @staticmethod
+    def _key(key: tuple) -> str:
+        kind, value = key
+        return f"{kind}\x1f{value}" if isinstance(value, str) else f"{kind}\x1f{value!r}"
+
+    def prefetch(self, keys: list[tuple]) -> None:
+        """Load what is known of a batch's keys."""
+        self._known = {}
+        wanted = list({self._key(k) for k in keys})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            chunk += chunk[-1:] * (500 - len(chunk))  # one statement text (the driver keeps each one it prepared)
+            for key, row, code in self._db.execute(self._select, chunk):
+                self._known[key] = (row, code)
+
+    def get(self, key: tuple):
+        k = self._key(key)
+        return self._new.get(k) or self._known.get(k)
+
+    def setdefault(self, key: tuple, value: tuple) -> None:
+        k = self._key(key)
+        if k not in self._known and k not in self._new:
+            self._new[k] = value
+
+    def store(self) -> None:
+        """Write the batch's new keys."""
+        if self._new:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)",
+                                 [(k, row, code) for k, (row, code) in self._new.items()])
+            self._db.execute("COMMIT")
+        self._new, self._known = {}, {}
+
+    def close(self) -> None:
+        self._db.close()
+        self._dir.cleanup()
+
+
 class _Stop(Exception):
     """The commit found the data changed since the preview (or a row now fails): write nothing."""
 
@@ -383,7 +508,8 @@ class _Pass:
         self.valid_refs = {kind: reference.valid_keys(kind) for kind in ("cluster", "park", "city", "source")}
         self.counts: dict[str, int] = {}
         self.digest = hashlib.sha256()
-        self.seen: dict[tuple, int] = {}
+        #: the keys of the rows read so far, for the duplicates inside the file (a temporary SQLite file)
+        self.seen = _SeenKeys()
         #: the preview's flagged rows, spooled to a temporary file until the end (memory stays flat)
         self.spool = None
         self.read = self.written = 0
@@ -395,6 +521,16 @@ class _Pass:
     # -- reading and parsing
 
     def run_pass(self) -> None:
+        try:
+            self._run_pass()
+        finally:
+            self.seen.close()
+
+    def _run_pass(self) -> None:
+        if db.engine.dialect.name == "postgresql":
+            # custom plans for the batch queries (`= ANY(:array)`): psycopg prepares a statement run five times, and
+            # a generic plan made while the table was small would scan it for every batch (the commit fills it)
+            db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         parsed = parsed_path(self.run)
         if self.write and parsed.exists():
             self._feed(self._from_parsed(parsed))
@@ -470,8 +606,10 @@ class _Pass:
 
     def flush(self, batch: list[Outcome]) -> None:
         self.handler.lookup([o for o in batch if not o.problems])
+        self.seen.prefetch([(kind, value) for o in batch for kind, value, _code in o.file_keys])
         for outcome in batch:
             self.decide(outcome)
+        self.seen.store()
         if self.write:
             self.handler.write(batch)
         else:
@@ -636,7 +774,7 @@ class _Companies:
         if v.get("uscc"):
             o.file_keys.append(("uscc", v["uscc"], v["uscc"]))
         if v.get("name"):
-            o.file_keys.append(("name", normalise_name(v["name"]), v.get("uscc")))
+            o.file_keys.append(("name", _name_norm(v["name"]), v.get("uscc")))
         if v.get("contact_mobile") and not v.get("contact_name"):
             o.problems.append(("contact_name", str(_l("A contact's phone needs the contact's name."))))
 
@@ -644,28 +782,28 @@ class _Companies:
         """The book's companies matching the batch by code, by name key or by a contact's phone (the rules of
         companies.services.find_duplicates, for a thousand rows in three queries)."""
         usccs = {o.values["uscc"] for o in batch if o.values.get("uscc")}
-        names = {normalise_name(o.values["name"]) for o in batch if o.values.get("name")}
+        names = {_name_norm(o.values["name"]) for o in batch if o.values.get("name")}
         phones = {o.values["contact_mobile"] for o in batch if o.values.get("contact_mobile")}
         live = Company.deleted_at.is_(None)
         by_uscc, by_name, by_phone = {}, {}, {}
         conds = []
         if usccs:
-            conds.append(Company.uscc.in_(usccs))
+            conds.append(_one_of(Company.uscc, usccs))
         if names:
-            conds.append(Company.name_norm.in_(names))
+            conds.append(_one_of(Company.name_norm, names))
         ids_by_phone = {}
         if phones:
             for company_id, mobile in db.session.execute(select(Contact.company_id, Contact.mobile).where(
-                    Contact.mobile.in_(phones), Contact.deleted_at.is_(None)).order_by(Contact.company_id)):
+                    _one_of(Contact.mobile, phones), Contact.deleted_at.is_(None)).order_by(Contact.company_id)):
                 ids_by_phone.setdefault(mobile, company_id)
             if ids_by_phone:
-                conds.append(Company.id.in_(set(ids_by_phone.values())))
+                conds.append(_one_of(Company.id, set(ids_by_phone.values())))
         self.found = {}
         if not conds:
             return
         rows = db.session.execute(select(Company.__table__).where(live, or_(*conds)).order_by(Company.id)).all()
         visible = set(db.session.scalars(select(Company.id).where(
-            Company.id.in_([r.id for r in rows]), access.company_scope(self.p.actor)))) if rows else set()
+            _one_of(Company.id, [r.id for r in rows]), access.company_scope(self.p.actor)))) if rows else set()
         for r in rows:
             if r.uscc:
                 by_uscc.setdefault(r.uscc, r)
@@ -682,8 +820,8 @@ class _Companies:
         if f:
             if v.get("uscc") and v["uscc"] in f["uscc"]:
                 match, reason = f["uscc"][v["uscc"]], "uscc"
-            elif v.get("name") and normalise_name(v["name"]) in f["name"]:
-                match, reason = f["name"][normalise_name(v["name"])], "name"
+            elif v.get("name") and _name_norm(v["name"]) in f["name"]:
+                match, reason = f["name"][_name_norm(v["name"])], "name"
             elif v.get("contact_mobile") and v["contact_mobile"] in f["phone"]:
                 match, reason = f["phone"][v["contact_mobile"]], "phone"
         if match is None:
@@ -731,7 +869,7 @@ class _Companies:
                            "wechat": "", "notes": ""}
             shell = SimpleNamespace(**values)
             companies.refresh_search_text(shell, [SimpleNamespace(**contact)] if contact else [])
-            rows.append({**values, "id": company_id, "name_norm": normalise_name(values["name"]),
+            rows.append({**values, "id": company_id, "name_norm": _name_norm(values["name"]),
                          "search_text": shell.search_text, "owner_id": owner,
                          "claimed_at": p.now if owner else None,
                          "claimed_until": p.now + self.protection if owner else None,
@@ -759,7 +897,7 @@ class _Companies:
         ids = [o.current.id for o in updates]
         contacts: dict[int, list] = {}
         for c in db.session.execute(select(Contact.company_id, Contact.name, Contact.mobile).where(
-                Contact.company_id.in_(ids), Contact.deleted_at.is_(None)).order_by(Contact.id)):
+                _one_of(Contact.company_id, ids), Contact.deleted_at.is_(None)).order_by(Contact.id)):
             contacts.setdefault(c.company_id, []).append(c)
         audits = []
         for o in updates:
@@ -778,6 +916,8 @@ class _Companies:
                                       .values(**values).execution_options(synchronize_session=False)).rowcount
             if done != 1:
                 raise _Stop(str(_l("%(name)s was changed by someone else during the import.", name=current.name)))
+            if "origin_city" in new:  # the projects' copy of the city (the dashboard's breakdown)
+                companies.set_project_cities(current.id, new["origin_city"])
             before = {k: _jsonable(v[0]) for k, v in changes.items()}
             records.append({"object_type": "company", "object_id": current.id, "action": "update",
                             "version": current.version + 1, "before": before})
@@ -815,13 +955,13 @@ class _CompanyRef:
 
     def load(self, batch: list[Outcome]) -> None:
         usccs = {o.values["company_uscc"] for o in batch if o.values.get("company_uscc")}
-        names = {normalise_name(o.values["company"]) for o in batch
+        names = {_name_norm(o.values["company"]) for o in batch
                  if o.values.get("company") and not o.values.get("company_uscc")}
         conds = []
         if usccs:
-            conds.append(Company.uscc.in_(usccs))
+            conds.append(_one_of(Company.uscc, usccs))
         if names:
-            conds.append(Company.name_norm.in_(names))
+            conds.append(_one_of(Company.name_norm, names))
         self.companies = {}
         if not conds:
             return
@@ -834,7 +974,7 @@ class _CompanyRef:
 
     def resolve(self, o: Outcome):
         v = o.values
-        key = ("uscc", v["company_uscc"]) if v.get("company_uscc") else ("name", normalise_name(v.get("company", "")))
+        key = ("uscc", v["company_uscc"]) if v.get("company_uscc") else ("name", _name_norm(v.get("company", "")))
         found = self.companies.get(key, [])
         if not found:
             o.problems.append((key[0] == "uscc" and "company_uscc" or "company",
@@ -865,7 +1005,7 @@ class _Contacts:
     def check(self, o: Outcome) -> None:
         self.ref.check(o)
         v = o.values
-        company = ("uscc", v["company_uscc"]) if v.get("company_uscc") else ("name", normalise_name(v.get("company")
+        company = ("uscc", v["company_uscc"]) if v.get("company_uscc") else ("name", _name_norm(v.get("company")
                                                                                                    or ""))
         if v.get("mobile"):
             o.file_keys.append(("mobile", (company, v["mobile"]), None))
@@ -882,7 +1022,7 @@ class _Contacts:
         ids = {o.company_id for o in batch if o.company_id}
         self.existing = {}
         if ids:
-            for c in db.session.execute(select(Contact.__table__).where(Contact.company_id.in_(ids),
+            for c in db.session.execute(select(Contact.__table__).where(_one_of(Contact.company_id, ids),
                                                                         Contact.deleted_at.is_(None))
                                         .order_by(Contact.id)):
                 if c.mobile:
@@ -958,11 +1098,11 @@ def refresh_companies(company_ids) -> None:
         chunk = ids[start:start + BATCH]
         contacts: dict[int, list] = {}
         for c in db.session.execute(select(Contact.company_id, Contact.name, Contact.mobile).where(
-                Contact.company_id.in_(chunk), Contact.deleted_at.is_(None)).order_by(Contact.id)):
+                _one_of(Contact.company_id, chunk), Contact.deleted_at.is_(None)).order_by(Contact.id)):
             contacts.setdefault(c.company_id, []).append(c)
         params = []
         for r in db.session.execute(select(Company.id, Company.name, Company.short_name, Company.uscc).where(
-                Company.id.in_(chunk))):
+                _one_of(Company.id, chunk))):
             shell = SimpleNamespace(name=r.name, short_name=r.short_name, uscc=r.uscc)
             companies.refresh_search_text(shell, contacts.get(r.id, []))
             params.append({"b_id": r.id, "b_text": shell.search_text})
@@ -1005,7 +1145,7 @@ class _Projects:
             o.problems.append(("stage", str(_l("A project cannot be imported as lost."))))
         if self.admin:
             o.problems.append(("name", str(_l("Choose the officer responsible for the project."))))
-        company = ("uscc", v["company_uscc"]) if v.get("company_uscc") else ("name", normalise_name(v.get("company")
+        company = ("uscc", v["company_uscc"]) if v.get("company_uscc") else ("name", _name_norm(v.get("company")
                                                                                                    or ""))
         if v.get("name"):
             o.file_keys.append(("name", (company, _name_key(v["name"])), None))
@@ -1019,7 +1159,7 @@ class _Projects:
         ids = {o.company_id for o in batch if o.company_id}
         self.existing = {}
         if ids:
-            for project in db.session.scalars(select(Project).where(Project.company_id.in_(ids),
+            for project in db.session.scalars(select(Project).where(_one_of(Project.company_id, ids),
                                                                     access.project_scope(self.p.actor))
                                               .order_by(Project.id)):
                 self.existing.setdefault((project.company_id, _name_key(project.name)), project)
@@ -1272,6 +1412,7 @@ def commit(import_id: int, *, actor: User | None = None, progress: Callable | No
     audit.record("import", actor=actor, obj=run, object_type="import",
                  changes={"kind": [None, run.kind], "rows": [None, work.read], "written": [None, work.written]})
     db.session.commit()
+    discard_files(run)
     return run
 
 
@@ -1358,6 +1499,8 @@ def rollback(import_id: int, *, actor: User) -> ImportRun:
             if done != 1:
                 db.session.rollback()
                 raise Conflict(str(_l("This import cannot be rolled back: a record changed meanwhile.")))
+            if object_type == "company" and "origin_city" in values:
+                companies.set_project_cities(rec.object_id, values["origin_city"])
     # then the records it created: children before their companies
     touched = set()
     for object_type in ("project", "contact", "company"):
@@ -1386,6 +1529,7 @@ def rollback(import_id: int, *, actor: User) -> ImportRun:
     run.status, run.rolled_back_at, run.rolled_back_by_id = "rolled_back", now, actor.id
     audit.record("import_rollback", actor=actor, obj=run, object_type="import")
     db.session.commit()
+    discard_files(run, progress=True)
     return run
 
 

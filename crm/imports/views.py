@@ -197,3 +197,17 @@ def export(kind: str):
         abort(404)
     return exports.export(kind, signed_in_user(), request.args,
                           query_string=request.query_string.decode(errors="replace"))
+
+
+@bp.cli.command("clean")
+def clean_command():
+    """Delete the stored files of finished imports and of any older than a week (abandoned), and prune the
+    export log; run daily (`flask --app wsgi imports clean`)."""
+    import click
+
+    from crm.extensions import db
+
+    files = services.clean_files()
+    pruned = exports.prune_log()
+    db.session.commit()
+    click.echo(f"Imports: {files} stored files deleted; {pruned} export log entries pruned.")

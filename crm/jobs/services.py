@@ -36,6 +36,9 @@ class Job:
     grace: timedelta
     #: its name on the scheduler page and in the admins' digest
     label: object = None
+    #: a job run every so often rather than daily (`at` None); None for the sweep, whose interval is a setting
+    #: (`sweep_interval`)
+    every: timedelta | None = None
 
     def last_due(self, moment: datetime) -> datetime:
         """The latest time at or before `moment` the job was due (UTC). Daily times are calendar days in the zone,
@@ -57,8 +60,13 @@ JOBS: tuple[Job, ...] = (
     Job(SWEEP, None, timedelta(0), _l("Reminder sweep")),
     Job("companies.release_expired_claims", time(2, 30), timedelta(hours=2),
         _l("Return expired claims to the public pool")),
-    Job("auth.purge_expired_sessions", time(3, 15), timedelta(hours=2), _l("Purge expired sessions")),
+    Job("auth.purge_expired_sessions", time(3, 15), timedelta(hours=2),
+        _l("Housekeeping: expired sessions, old import files")),
     Job("maintenance.refresh_statistics", time(3, 45), timedelta(hours=2), _l("Refresh database statistics")),
+    # the managers' dashboard snapshots (crm.dashboard.snapshots, issue 7): every 10 minutes; missed after two
+    # intervals without a run (the page then computes the figures itself, so nothing is wrong, only slower)
+    Job("dashboard.refresh", None, timedelta(minutes=10), _l("Refresh the managers' dashboard"),
+        every=timedelta(minutes=10)),
 )
 BY_NAME = {job.name: job for job in JOBS}
 
@@ -67,10 +75,23 @@ def sweep_interval() -> timedelta:
     return timedelta(seconds=current_app.config["CRM_SWEEP_SECONDS"])
 
 
+def interval_of(job: Job) -> timedelta | None:
+    """How often a job that is not daily runs: the sweep every `sweep_interval`, others their `every`; None for a
+    daily job."""
+    if job.at is not None:
+        return None
+    return job.every if job.every is not None else sweep_interval()
+
+
 def grace_of(job: Job) -> timedelta:
     """How late a run may be: a daily job's own grace; for the sweep, three of its intervals (3 minutes in
-    production), after which /healthz/scheduler answers 503 (RM-11)."""
-    return job.grace if job.at is not None else 3 * sweep_interval()
+    production), after which /healthz/scheduler answers 503 (RM-11); for another job run every so often, its
+    interval and its grace (the dashboard's refresh: 20 minutes without a run)."""
+    if job.at is not None:
+        return job.grace
+    if job.every is None:
+        return 3 * sweep_interval()
+    return job.every + job.grace
 
 
 class RunNote:
@@ -195,7 +216,7 @@ def health(now: datetime | None = None) -> list[JobHealth]:
         before_us = first_seen is not None and first_seen > expected
         too_often = False
         if job.at is None:
-            window = 10 * sweep_interval()
+            window = 10 * interval_of(job)
             recent = db.session.scalar(select(func.count()).select_from(JobRun).where(
                 JobRun.name == job.name, JobRun.started_at > now - window, JobRun.started_at <= now))
             too_often = recent > 15

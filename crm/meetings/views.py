@@ -1,6 +1,8 @@
 """Meeting and task pages: the quick-log form (phone-first), a meeting's page, edit, delete and .ics; "my tasks"
 grouped overdue / today / this week / later, with one-click done and snooze."""
 
+from datetime import datetime, timedelta
+
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -11,10 +13,12 @@ from crm.auth import access
 from crm.auth.models import Role, User
 from crm.companies import queries as company_queries
 from crm.companies.models import Company
+from crm.core import fields as rules
 from crm.core.forms import apply_errors, posted_int
 from crm.core.timeutil import as_aware, to_zone, utcnow, zone
 from crm.errors import Conflict, Invalid, NotFound
 from crm.extensions import db
+from crm.projects import queries as project_queries
 from crm.projects.models import Project
 from crm.reference import services as reference
 from crm.web import safe_next, signed_in_user, staff_only
@@ -341,6 +345,49 @@ def _picker(me: User, owner: User) -> list[User]:
     people = company_queries.officers(me, team_only=not access.is_manager(me))
     ids = {u.id for u in people}
     return [*(u for u in {me.id: me, owner.id: owner}.values() if u.id not in ids), *people]
+
+
+#: meetings per page of the list
+LIST_PAGE = 50
+
+
+def _moment_arg(name: str, problems: dict) -> datetime | None:
+    """A list filter's moment: a day (YYYY-MM-DD: its midnight in the zone) or an ISO date-time (the API's form of
+    `start_from` / `start_before`); an unreadable one is left out with a message."""
+    raw = (request.args.get(name) or "").strip()[:40]
+    if not raw:
+        return None
+    try:
+        return queries.day_start(rules.Date().parse(raw)) if len(raw) <= 10 else rules.DateTime().parse(raw)
+    except rules.FieldError:
+        problems[name] = _("Enter a date as YYYY-MM-DD.")
+        return None
+
+
+@bp.route("/meetings")
+def index():
+    """The meetings the viewer may see, newest first, those that started in [start_from, start_before) when given:
+    the dashboard's meetings figure opens this with its period (crm.dashboard.kpis.Drill), so the list holds the
+    meetings the figure counted."""
+    me = signed_in_user()
+    problems: dict[str, str] = {}
+    filters = queries.MeetingFilters(start_from=_moment_arg("start_from", problems),
+                                     start_before=_moment_arg("start_before", problems))
+    page = max(1, min(posted_int(request.args.get("page")) or 1, 10_000))
+    rows, total = queries.meeting_list(me, filters, page=page, per_page=LIST_PAGE)
+    company_ids = set(db.session.scalars(select(Company.id).where(
+        Company.id.in_({m.company_id for m in rows}), access.company_scope(me)))) if rows else set()
+    names = {m.id: project_queries.shown_company_name(
+        m.company.name if m.company else None, project_id=m.project_id,
+        confidential=m.project.confidential if m.project else None,
+        code_name=m.project.code_name if m.project else None, company_visible=m.company_id in company_ids)
+        for m in rows}
+    last = filters.start_before - timedelta(microseconds=1) if filters.start_before else None
+    args = {k: request.args[k] for k in ("start_from", "start_before") if k in request.args and k not in problems}
+    return render_template("meetings/list.html", rows=rows, total=total, page=page,
+                           pages=max(1, -(-total // LIST_PAGE)), names=names, company_ids=company_ids,
+                           first=filters.start_from, last=last, problems=problems, args=args,
+                           types=ical.meeting_type_labels()), 400 if problems else 200
 
 
 @bp.route("/tasks")

@@ -14,11 +14,12 @@ Adding a kind: write the two functions and register them; the sweep, the send ta
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 
 from flask import current_app
 from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, exists, func, not_, or_, select
+from sqlalchemy import and_, bindparam, exists, func, not_, or_, select
 from sqlalchemy.orm import joinedload
 
 from crm.auth import access
@@ -27,7 +28,7 @@ from crm.core.timeutil import as_aware, to_zone, zone
 from crm.extensions import db
 from crm.i18n import gettext as _
 from crm.meetings.models import Meeting, MeetingUser, Task
-from crm.meetings.queries import day_start
+from crm.meetings.queries import TaskRefs, day_start
 
 from .mail import absolute_url
 from .models import Notification
@@ -134,48 +135,110 @@ def _takes_part(user_id: int):
     return or_(Meeting.owner_id == user_id, Meeting.id.in_(took_part))
 
 
+def _named(entity, *columns):
+    """The columns a digest line shows, with the names of the record's company and project (outer joins): plain rows,
+    not entities, for what is only read (TaskRefs' fields, for `Links.company_name`)."""
+    from crm.companies.models import Company
+    from crm.projects.models import Project
+
+    return (select(*columns, entity.company_id, entity.project_id, Company.name.label("company_name"),
+                   Project.name.label("project_name"), Project.code_name.label("project_code_name"),
+                   Project.confidential.label("project_confidential"))
+            .select_from(entity)
+            .outerjoin(Company, Company.id == entity.company_id).outerjoin(Project, Project.id == entity.project_id))
+
+
+def _refs(row) -> TaskRefs:
+    return TaskRefs(row.company_name, row.project_name, row.project_code_name, row.project_confidential)
+
+
+@dataclass(frozen=True)
+class _DigestStatements:
+    counts: object
+    meetings: object
+    overdue: object
+    today: object
+    milestones: object
+    requests: object
+
+
+@cache
+def _digest_statements() -> _DigestStatements:
+    """The digest's statements, built once per process with bound parameters (owner, day, at, at_day, day_from,
+    day_to, ahead): a send then skips building each statement and its cache key afresh, most of a digest's CPU
+    besides the SQL. Each send passes the values (`_digest_params`)."""
+    from crm.projects.models import Project
+    from crm.support.models import EnterpriseRequest, Milestone
+
+    owner, day = bindparam("owner"), bindparam("day")
+    overdue = or_(and_(Task.due_at.is_not(None), Task.due_at <= bindparam("at")),
+                  and_(Task.due_at.is_(None), Task.due_on < bindparam("at_day")))
+    open_tasks = _open_tasks_until(owner, day)
+    due_today = and_(not_(overdue), Task.due_on == day)
+    meetings_on = and_(Meeting.deleted_at.is_(None), Meeting.start_at >= bindparam("day_from"),
+                       Meeting.start_at < bindparam("day_to"))
+
+    def tasks(*where, order):
+        return _named(Task, Task.title, Task.due_on, Task.due_at).where(open_tasks, *where).order_by(*order) \
+            .limit(DIGEST_LIST)
+
+    return _DigestStatements(
+        # both counts in one pass over the owner's open tasks (`ix_task_owner_open` holds every column they read)
+        counts=select(func.count().filter(overdue), func.count().filter(due_today)).where(open_tasks),
+        meetings=_named(Meeting, Meeting.id, Meeting.start_at, Meeting.type, Meeting.city, Meeting.place)
+        .where(meetings_on, _takes_part(owner)).order_by(Meeting.start_at, Meeting.id).limit(DIGEST_LIST),
+        # overdue newest first, as "my tasks" lists them; today's in the order of the day
+        overdue=tasks(overdue, order=(Task.due_on.desc(), Task.due_at.desc().nulls_last(), Task.id.desc())),
+        today=tasks(due_today, order=(Task.due_at.asc().nulls_last(), Task.id)),
+        milestones=select(Milestone.kind, Milestone.planned_date, Project.id, Project.name)
+        .join(Project, Project.id == Milestone.project_id)
+        .where(_milestones_due(owner, day, ahead=bindparam("ahead")), Project.deleted_at.is_(None))
+        .order_by(Milestone.planned_date, Milestone.id).limit(DIGEST_LIST),
+        requests=select(EnterpriseRequest.id, EnterpriseRequest.category, EnterpriseRequest.description,
+                        EnterpriseRequest.deadline, Project.name)
+        .join(Project, Project.id == EnterpriseRequest.project_id)
+        .where(_requests_late(owner, day), Project.deleted_at.is_(None))
+        .order_by(EnterpriseRequest.deadline, EnterpriseRequest.id).limit(DIGEST_LIST),
+    )
+
+
+def _digest_params(owner_id: int, day: date, at: datetime) -> dict:
+    return {"owner": owner_id, "day": day, "at": _utc(at), "at_day": to_zone(at).date(), "day_from": day_start(day),
+            "day_to": day_start(day + timedelta(days=1)), "ahead": day + timedelta(days=MILESTONE_AHEAD)}
+
+
 def compose_digest(notification: Notification, recipient: User, at: datetime) -> dict:
     """Tasks due on the digest's day and overdue (as of `at`), and the day's meetings; NotDue when all are empty
     (everything was done between the sweep and the send)."""
     day = date.fromisoformat(notification.period)
-    at_day = to_zone(at).date()
-    overdue = or_(and_(Task.due_at.is_not(None), Task.due_at <= _utc(at)),
-                  and_(Task.due_at.is_(None), Task.due_on < at_day))
-    open_tasks = _open_tasks_until(recipient.id, day)
-    overdue_count = db.session.scalar(select(func.count()).select_from(Task).where(open_tasks, overdue))
-    today_count = db.session.scalar(select(func.count()).select_from(Task).where(
-        open_tasks, not_(overdue), Task.due_on == day))
-    meetings = list(db.session.scalars(
-        select(Meeting).options(joinedload(Meeting.company), joinedload(Meeting.project))
-        .where(_meetings_on(day), _takes_part(recipient.id)).order_by(Meeting.start_at, Meeting.id).limit(DIGEST_LIST)))
+    statements, params = _digest_statements(), _digest_params(recipient.id, day, at)
+    overdue_count, today_count = db.session.execute(statements.counts, params).one()
+    meetings = db.session.execute(statements.meetings, params).all()
     missed = _scheduler_misses(recipient, at)
-    board = _support_lines(recipient.id, day)
+    board = _support_lines(params)
     if not overdue_count and not today_count and not meetings and not missed and not board["any"]:
         raise NotDue("nothing_due")
-
-    def tasks(*where, order):
-        return list(db.session.scalars(
-            select(Task).options(joinedload(Task.company), joinedload(Task.project))
-            .where(open_tasks, *where).order_by(*order).limit(DIGEST_LIST)))
-
-    # overdue newest first, as "my tasks" lists them; today's in the order of the day
-    overdue_tasks = tasks(overdue, order=(Task.due_on.desc(), Task.due_at.desc().nulls_last(), Task.id.desc()))
-    today_tasks = tasks(not_(overdue), Task.due_on == day,
-                        order=(Task.due_at.asc().nulls_last(), Task.id)) if today_count else []
+    overdue_tasks = db.session.execute(statements.overdue, params).all() if overdue_count else []
+    today_tasks = db.session.execute(statements.today, params).all() if today_count else []
     links = _links_of(recipient, [*overdue_tasks, *today_tasks, *meetings])
     labels = _meeting_type_labels()
+    day_labels: dict[date, str] = {}
 
-    def task_item(task: Task, show_day: bool) -> dict:
+    def task_item(task, show_day: bool) -> dict:
         clock = to_zone(task.due_at).strftime("%H:%M") if task.due_at is not None else ""
-        due = format_date(task.due_on, "medium") if show_day else clock
-        if show_day and clock:
-            due = f"{due} {clock}"
-        return {"title": _clean(task.title), "due": due, "company": _clean(links.company_name(task)),
-                "company_url": _company_url(links, task), "project": _clean(links.project_name(task))}
+        if show_day:
+            if task.due_on not in day_labels:
+                day_labels[task.due_on] = format_date(task.due_on, "medium")
+            due = f"{day_labels[task.due_on]} {clock}" if clock else day_labels[task.due_on]
+        else:
+            due = clock
+        refs = _refs(task)
+        return {"title": _clean(task.title), "due": due, "company": _clean(links.company_name(task, refs)),
+                "company_url": _company_url(links, task), "project": _clean(links.project_name(task, refs))}
 
-    def meeting_item(meeting: Meeting) -> dict:
+    def meeting_item(meeting) -> dict:
         return {"time": to_zone(meeting.start_at).strftime("%H:%M"), "type": labels.get(meeting.type, meeting.type),
-                "company": _clean(links.company_name(meeting)), "place": _clean(" ".join(
+                "company": _clean(links.company_name(meeting, _refs(meeting))), "place": _clean(" ".join(
                     p for p in (meeting.city, meeting.place) if p)),
                 "url": absolute_url("meetings.show", meeting_id=meeting.id)}
 
@@ -197,11 +260,13 @@ def compose_digest(notification: Notification, recipient: User, at: datetime) ->
 MILESTONE_AHEAD = 7
 
 
-def _milestones_due(owner_id, day: date):
+def _milestones_due(owner_id, day: date, ahead=None):
+    """`ahead`: the last planned date that counts (default MILESTONE_AHEAD days after `day`; a bound parameter in
+    the digest's statements)."""
     from crm.support.models import Milestone
 
     return and_(Milestone.owner_id == owner_id, Milestone.deleted_at.is_(None), Milestone.actual_date.is_(None),
-                Milestone.planned_date <= day + timedelta(days=MILESTONE_AHEAD))
+                Milestone.planned_date <= (ahead if ahead is not None else day + timedelta(days=MILESTONE_AHEAD)))
 
 
 def _requests_late(owner_id, day: date):
@@ -211,23 +276,14 @@ def _requests_late(owner_id, day: date):
     return and_(EnterpriseRequest.owner_id == owner_id, EnterpriseRequest.deleted_at.is_(None), past_deadline(day))
 
 
-def _support_lines(owner_id: int, day: date) -> dict:
+def _support_lines(params: dict) -> dict:
     """The milestones the recipient answers for that are due within 7 days or overdue, and their requests past
     the deadline (DESIGN.md, Reminders: the daily digest), on live projects."""
-    from crm.projects.models import Project
-    from crm.support.models import CATEGORY_BY_KEY, MILESTONE_BY_KEY, EnterpriseRequest, Milestone
+    from crm.support.models import CATEGORY_BY_KEY, MILESTONE_BY_KEY
 
-    milestones = db.session.execute(
-        select(Milestone.kind, Milestone.planned_date, Project.id, Project.name)
-        .join(Project, Project.id == Milestone.project_id)
-        .where(_milestones_due(owner_id, day), Project.deleted_at.is_(None))
-        .order_by(Milestone.planned_date, Milestone.id).limit(DIGEST_LIST)).all()
-    requests = db.session.execute(
-        select(EnterpriseRequest.id, EnterpriseRequest.category, EnterpriseRequest.description,
-               EnterpriseRequest.deadline, Project.name)
-        .join(Project, Project.id == EnterpriseRequest.project_id)
-        .where(_requests_late(owner_id, day), Project.deleted_at.is_(None))
-        .order_by(EnterpriseRequest.deadline, EnterpriseRequest.id).limit(DIGEST_LIST)).all()
+    statements, day = _digest_statements(), params["day"]
+    milestones = db.session.execute(statements.milestones, params).all()
+    requests = db.session.execute(statements.requests, params).all()
 
     def label(table, key):
         return str(table[key].label) if key in table else key

@@ -14,17 +14,19 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from functools import cache
 from typing import NamedTuple
 
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, case, exists, or_, select, update
 
 import config
 from crm.audit import services as audit
 from crm.auth import access
 from crm.auth.models import Role, User
+from crm.core.database import writing
 from crm.core.timeutil import as_aware, utcnow
 from crm.errors import Conflict, Forbidden, Invalid, NotFound
 from crm.extensions import db
@@ -81,12 +83,9 @@ def _insert_new(rows: list[dict]) -> list[int]:
     else:  # pragma: no cover - the two databases the product runs on
         raise RuntimeError(f"no insert-or-ignore for {dialect}")
     table = Notification.__table__
-    ids: list[int] = []
-    for i in range(0, len(rows), INSERT_CHUNK):
-        statement = insert(table).values(rows[i:i + INSERT_CHUNK]) \
-            .on_conflict_do_nothing(index_elements=[table.c.key]).returning(table.c.id)
-        ids.extend(db.session.execute(statement).scalars())
-    return sorted(ids)
+    # one executemany (SQLAlchemy's "insertmanyvalues": the statement compiled once, the rows sent in batches)
+    statement = insert(table).on_conflict_do_nothing(index_elements=[table.c.key]).returning(table.c.id)
+    return sorted(db.session.execute(statement, rows).scalars())
 
 
 def sweep(now: datetime) -> list[int]:
@@ -131,47 +130,89 @@ def due_now(now: datetime) -> list[int]:
 
 # --- sending ---------------------------------------------------------------------------------------------------------
 
-def _claim(notification_id: int, now: datetime) -> Notification | None:
-    """Take the row for this send (one more attempt), committed before anything else: only a pending row, or a claim
-    whose lease has passed. A sent, skipped or failed row, or one another task holds, is left alone (a redelivered
-    or duplicated task does nothing)."""
-    row = db.session.get(Notification, notification_id, populate_existing=True)
-    retaken = row is not None and row.status == SENDING
-    if row is None or row.status not in (PENDING, SENDING) or \
-            (retaken and as_aware(row.claimed_at or now) > now - CLAIM_LEASE):
-        db.session.rollback()
-        return None
-    if row.attempts >= MAX_ATTEMPTS:  # e.g. its sends keep dying with their worker (RM-6): stop, and show it
-        row.status = FAILED
-        note = f"Gave up after {row.attempts} tries" + (" (the worker stopped in the last one)." if retaken else ".")
-        row.last_error = f"{row.last_error}\n{note}" if row.last_error else note
+_LOG = Notification.__table__
+
+
+@cache
+def _claim_statement():
+    """The claim's UPDATE ... RETURNING, built once with bound parameters (id, now, lease_cutoff, lease_end), on the
+    table: the send's statements skip the ORM's bulk-update layer and being built anew for every e-mail."""
+    c = _LOG.c
+    retaken = c.status == SENDING
+    return (update(_LOG)
+            .where(c.id == bindparam("row_id"), c.attempts < MAX_ATTEMPTS,
+                   or_(c.status == PENDING, and_(retaken, c.claimed_at <= bindparam("lease_cutoff"))))
+            .values(status=SENDING, claimed_at=bindparam("now"), attempts=c.attempts + 1,
+                    next_attempt_at=bindparam("lease_end"), updated_at=bindparam("now"),
+                    # the earlier claim may have died after the server accepted the message: a second copy may follow
+                    possible_duplicate=case((and_(retaken, c.message_id.is_not(None)), True),
+                                            else_=c.possible_duplicate))
+            .returning(*c))
+
+
+def _claim(notification_id: int, now: datetime):
+    """Take the row for this send (one more attempt) in one guarded UPDATE ... RETURNING, committed before anything
+    else: only a pending row, or a claim whose lease has passed, with tries left. A sent, skipped or failed row, or
+    one another task holds, is left alone (a redelivered or duplicated task does nothing). Returns the claimed row
+    (its columns, as they are after the claim) or None."""
+    with writing():
+        row = db.session.execute(_claim_statement(), {
+            "row_id": notification_id, "now": now, "lease_cutoff": now - CLAIM_LEASE,
+            "lease_end": now + CLAIM_LEASE}).first()
+        if row is None:  # nothing to do, or its sends keep dying with their worker (RM-6): stop, and show it
+            _give_up(notification_id, now)
+        # committed on its own, before the checks and the rendering: a try that dies anywhere after this still counts
         db.session.commit()
-        return None
-    taken = db.session.execute(
-        update(Notification)
-        .where(Notification.id == row.id, Notification.status == row.status, Notification.attempts == row.attempts)
-        .values(status=SENDING, claimed_at=now, attempts=row.attempts + 1, next_attempt_at=now + CLAIM_LEASE,
-                # the earlier claim may have died after the server accepted the message: a second copy may follow
-                possible_duplicate=row.possible_duplicate or (retaken and row.message_id is not None),
-                updated_at=now)
-        .execution_options(synchronize_session=False)).rowcount
-    if taken != 1:
-        db.session.rollback()
-        return None
-    # committed on its own, before the checks and the rendering: a try that dies anywhere after this still counts
-    db.session.commit()
-    db.session.refresh(row)
     return row
 
 
-def _skip_reason(row: Notification, recipient: User | None) -> str | None:
+def _give_up(notification_id: int, now: datetime) -> None:
+    """A claimable row out of tries is failed, with a note saying so."""
+    claimable = and_(Notification.id == notification_id, or_(Notification.status == PENDING, and_(
+        Notification.status == SENDING, Notification.claimed_at <= now - CLAIM_LEASE)))
+    row = db.session.execute(select(Notification.status, Notification.attempts, Notification.last_error)
+                             .where(claimable, Notification.attempts >= MAX_ATTEMPTS)).first()
+    if row is None:
+        return
+    note = f"Gave up after {row.attempts} tries" + (" (the worker stopped in the last one)."
+                                                    if row.status == SENDING else ".")
+    db.session.execute(update(Notification).where(claimable, Notification.attempts == row.attempts)
+                       .values(status=FAILED, updated_at=now,
+                               last_error=f"{row.last_error}\n{note}" if row.last_error else note)
+                       .execution_options(synchronize_session=False))
+
+
+@cache
+def _claimed_update(columns: frozenset[str]):
+    """UPDATE of these columns (bound by their names) on a row still held by this claim, built once per set."""
+    c = _LOG.c
+    return (update(_LOG)
+            .where(c.id == bindparam("row_id"), c.status == SENDING, c.attempts == bindparam("row_attempts"))
+            .values({name: bindparam(name) for name in columns}))
+
+
+def _while_claimed(row, now: datetime, **values) -> bool:
+    """Write to the claimed row, and commit, unless the claim was lost meanwhile (its lease passed and another send
+    took it): guarded on the claim's status and try. SQLite: this write alone holds the write lock, so another worker
+    renders while this one waits for the SMTP server."""
+    values["updated_at"] = now
+    with writing():
+        done = db.session.execute(_claimed_update(frozenset(values)),
+                                  {"row_id": row.id, "row_attempts": row.attempts, **values}).rowcount == 1
+        db.session.commit()
+    return done
+
+
+def _recipient(row) -> tuple[User | None, str | None]:
+    """The row's recipient, and why the reminder must not go to them (None: it may): one statement."""
+    opted_out = exists().where(NotificationOptOut.user_id == User.id, NotificationOptOut.kind == row.kind)
+    found = db.session.execute(select(User, opted_out).where(User.id == row.recipient_id)).first()
+    recipient, opted = found if found is not None else (None, False)
     if row.kind not in KINDS:
-        return "unknown_kind"
+        return recipient, "unknown_kind"
     if recipient is None or not recipient.is_active_user or recipient.role not in access.STAFF_ROLES:
-        return "inactive"
-    opted_out = db.session.scalar(select(NotificationOptOut.kind).where(
-        NotificationOptOut.user_id == recipient.id, NotificationOptOut.kind == row.kind))
-    return "opted_out" if opted_out else None
+        return recipient, "inactive"
+    return recipient, "opted_out" if opted else None
 
 
 def language_of(user: User) -> str:
@@ -213,14 +254,16 @@ def _record_failure(notification_id: int, exc: BaseException, now: datetime) -> 
     """After a failed try: pending again with the time of its retry, or failed for good (a permanent refusal, or the
     last try). Returns the new status."""
     db.session.rollback()
-    row = db.session.get(Notification, notification_id, populate_existing=True)
-    row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-    if mail.is_permanent(exc) or row.attempts >= MAX_ATTEMPTS:
-        row.status = FAILED
-    else:
-        row.status = PENDING
-        row.next_attempt_at = now + timedelta(seconds=min(RETRY_BACKOFF_MAX, RETRY_BACKOFF * 2 ** (row.attempts - 1)))
-    db.session.commit()
+    with writing():
+        row = db.session.get(Notification, notification_id, populate_existing=True)
+        row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        if mail.is_permanent(exc) or row.attempts >= MAX_ATTEMPTS:
+            row.status = FAILED
+        else:
+            row.status = PENDING
+            row.next_attempt_at = now + timedelta(
+                seconds=min(RETRY_BACKOFF_MAX, RETRY_BACKOFF * 2 ** (row.attempts - 1)))
+        db.session.commit()
     return row.status
 
 
@@ -245,7 +288,10 @@ def send(notification_id: int, *, at: datetime | None = None) -> str:
     """Send one notification unless it was already sent: claim, check it is still due (as of `at`, default now),
     render, store the content and the Message-ID, commit, hand over to SMTP, mark sent. Returns what happened
     ("sent", "skipped", "failed", or "none" when there was nothing to do). A temporary failure is recorded and
-    raised again, for the caller to retry."""
+    raised again, for the caller to retry.
+
+    Only the claim and the three writes after it take SQLite's write lock; the reading and rendering between them
+    run in a plain transaction."""
     now = utcnow()
     at = as_aware(at).astimezone(UTC) if at is not None else now
     row = _claim(notification_id, now)
@@ -253,36 +299,34 @@ def send(notification_id: int, *, at: datetime | None = None) -> str:
         return "none"
     _test_crash("after_claim")
     try:
-        recipient = db.session.get(User, row.recipient_id)
-        reason = _skip_reason(row, recipient)
+        recipient, reason = _recipient(row)
         if reason is None:
             try:
                 subject, text, html, attachments = render(row, recipient, at)
             except NotDue as not_due:
                 reason = not_due.reason
+        to_name, to_email, language = (recipient.name, recipient.email, language_of(recipient)) \
+            if recipient is not None else ("", "", "")
+        db.session.rollback()  # the reading transaction ends here (nothing was written in it)
         if reason is not None:
-            row.status, row.skip_reason = SKIPPED, reason
-            db.session.commit()
-            return "skipped"
-        row.subject, row.body_text, row.body_html = mail.one_line(subject)[:500], text, html
-        row.message_id = row.message_id or mail.message_id_for(row.key)
-        message = mail.build_message(to_name=recipient.name, to_email=recipient.email, subject=subject, text=text,
-                                     html=html, message_id=row.message_id, language=language_of(recipient),
-                                     attachments=attachments)
+            return "skipped" if _while_claimed(row, utcnow(), status=SKIPPED, skip_reason=reason) else "none"
+        message_id = row.message_id or mail.message_id_for(row.key)
+        message = mail.build_message(to_name=to_name, to_email=to_email, subject=subject, text=text, html=html,
+                                     message_id=message_id, language=language, attachments=attachments)
+        # the content and the Message-ID are kept before the hand-over
+        if not _while_claimed(row, utcnow(), subject=mail.one_line(subject)[:500], body_text=text, body_html=html,
+                              message_id=message_id):
+            return "none"
         # an outbox file is named by its row (a resend rewrites it), creation time first so a listing reads in order
-        to_email = recipient.email
         outbox_name = f"{as_aware(row.created_at).astimezone(UTC):%Y%m%dT%H%M%SZ}-{row.id}-{row.kind}"
-        db.session.commit()  # the content and the Message-ID are kept before the hand-over
         mail.deliver(message, to_email, outbox_name=outbox_name)
         _test_crash("after_smtp")
     except Exception as exc:
         if _record_failure(notification_id, exc, now) == FAILED:
             return "failed"
         raise
-    db.session.execute(update(Notification).where(Notification.id == notification_id)
-                       .values(status=SENT, sent_at=utcnow(), updated_at=utcnow())
-                       .execution_options(synchronize_session=False))
-    db.session.commit()
+    stamp = utcnow()
+    _while_claimed(row, stamp, status=SENT, sent_at=stamp)
     return "sent"
 
 
@@ -337,7 +381,8 @@ class RunResult:
 def run(at: datetime) -> RunResult:
     """`flask crm reminders run`: the scheduled sweep, then every row it found sent from this process (no broker).
     A row whose send fails stays pending with its retry time, for the worker or the next run."""
-    ids = due_now(at)
+    with writing():
+        ids = due_now(at)
     result = RunResult(found=len(ids))
     for notification_id in ids:
         try:
@@ -346,6 +391,7 @@ def run(at: datetime) -> RunResult:
             db.session.rollback()
             outcome = "retry"
         result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+    mail.close_connection()
     return result
 
 

@@ -2,7 +2,21 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.audit.services import audited
@@ -34,10 +48,23 @@ class Project(VersionedMixin, SoftDeleteMixin, db.Model):
         Index("ix_project_company", "company_id"),
         Index("ix_project_first_contact", "first_contact_id"),
         Index("ix_project_reached_signed", "reached_signed"),
+        # the dashboard (crm.dashboard.kpis): the projects signed in a period, by their signing day (the expression
+        # is crm.projects.queries.signed_on(), written the same way so both databases match it), with what its
+        # figures sum; the projects created in a period; the confidential ones (few: what an officer may not see
+        # is among them and the deleted ones)
+        Index("ix_project_signed_on", text("coalesce(reached_signed, reached_under_construction, "
+                                           "reached_in_production, reached_full_capacity)")),
+        Index("ix_project_created", "created_at", "stage", "deleted_at", "confidential", "owner_id"),
+        Index("ix_project_confidential", "owner_id", sqlite_where=text("confidential = 1"),
+              postgresql_where=text("confidential")),
         deleted_index("project"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="RESTRICT"))
+    #: a copy of the company's origin city (a reference key), for the dashboard's breakdown by city without a join;
+    #: kept by crm.projects.services (a project created or moved to another company) and crm.companies (the
+    #: company's city changed, a merge)
+    origin_city: Mapped[str | None] = mapped_column(String(50))
     name: Mapped[str] = mapped_column(String(200))
     cluster: Mapped[str | None] = mapped_column(String(50))
     #: None: the park is not decided yet
@@ -107,11 +134,34 @@ class Project(VersionedMixin, SoftDeleteMixin, db.Model):
         return f"<Project {self.id} {self.name} {self.stage}>"
 
 
+def _company_city(connection, company_id: int) -> str | None:
+    from crm.companies.models import Company
+
+    return connection.scalar(select(Company.origin_city).where(Company.id == company_id))
+
+
+@event.listens_for(Project, "before_insert")
+def _city_of_new_project(_mapper, connection, project: Project) -> None:
+    """`Project.origin_city` follows the project's company: read from it when a project is written without it (every
+    path that writes projects through the ORM: the services, the demo, tests) or moves to another company (below).
+    A company's own city change is copied to its projects by crm.companies.services.sync_project_cities."""
+    if project.origin_city is None and project.company_id is not None:
+        project.origin_city = _company_city(connection, project.company_id)
+
+
+@event.listens_for(Project, "before_update")
+def _city_of_moved_project(_mapper, connection, project: Project) -> None:
+    if inspect(project).attrs.company_id.history.deleted and project.company_id is not None:
+        project.origin_city = _company_city(connection, project.company_id)
+
+
 class StageMove(db.Model):
     """One move of a project between stages (the first row, from None, is its creation). Append-only."""
 
     __tablename__ = "stage_move"
-    __table_args__ = (Index("ix_stage_move_project", "project_id", "at"), Index("ix_stage_move_at", "at", "to_stage"))
+    __table_args__ = (Index("ix_stage_move_project", "project_id", "at"),
+                      # the moves of a period; the dashboard counts them (which project, from where) from the index
+                      Index("ix_stage_move_at", "at", "to_stage", "from_stage", "project_id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
     from_stage: Mapped[str | None] = mapped_column(String(30))

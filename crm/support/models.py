@@ -90,6 +90,8 @@ class Milestone(VersionedMixin, SoftDeleteMixin, db.Model):
         # a liaison's list and the digests: their department's milestones not done yet, soonest planned first
         Index("ix_milestone_department", "department", "actual_date", "planned_date"),
         Index("ix_milestone_owner", "owner_id", "actual_date", "planned_date"),
+        # the dashboard's 履约率: the milestones planned in a period, counted from the index
+        Index("ix_milestone_planned", "planned_date", "project_id", "actual_date", "deleted_at"),
         deleted_index("milestone"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -60,8 +60,29 @@ def test_the_page_shows_the_periods_figures_each_linked_to_its_list(zone, app):
     # overdue tasks per officer link to the officer's task list
     officers = soup.select_one('[data-test="officers"]')
     assert officers.find("a", href=f"/tasks?owner_id={zone.b1.id}&expand=overdue") is not None
-    # the meetings figure opens the calendar (meetings have no list page)
-    assert changes.select(".kpi-value a")[1]["href"].startswith("/calendar?")
+    # the meetings figure opens the meetings list over the period (test_the_meetings_figure_opens_the_meetings_counted)
+    assert changes.select(".kpi-value a")[1]["href"].startswith("/meetings?start_from=")
+
+
+def test_the_meetings_figure_opens_the_meetings_counted(zone, app):
+    """The meetings figure (3 in March for the manager, 2 for officer a1: test_kpis) links the meetings list filtered
+    to the period's moments; the list shows exactly those meetings, and for the previous period February's."""
+    for user, expected in ((zone.manager, 3), (zone.a1, 2)):
+        _response, soup = page(app, user, period="month", day="2026-03-10")
+        figure = soup.select_one('[data-test="changes"]').select(".kpi-value a")[1]
+        assert figure.get_text(strip=True) == str(expected)
+        href = figure["href"]
+        # 00:00 on 1 March and on 1 April in Shanghai, in UTC
+        assert href == ("/meetings?start_from=2026-02-28T16%3A00%3A00%2B00%3A00"
+                        "&start_before=2026-03-31T16%3A00%3A00%2B00%3A00")
+        listed = client_for(app, user).get(href)
+        assert listed.status_code == 200
+        soup = BeautifulSoup(listed.get_data(as_text=True), "html.parser")
+        assert len(soup.select("tr[data-meeting-id]")) == expected
+        said = soup.select_one('[data-test="meetings-period"]').get_text(" ", strip=True)
+        assert "2026-03-01" in said and "2026-03-31" in said and str(expected) in said
+    bad = client_for(app, zone.manager).get("/meetings", query_string={"start_from": "March"})
+    assert bad.status_code == 400 and b'data-error-for="start_from"' in bad.data
 
 
 def test_an_empty_period_shows_dashes_not_errors(zone, app):

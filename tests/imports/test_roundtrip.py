@@ -227,3 +227,21 @@ def test_an_imported_company_merged_away_cannot_be_rolled_back_and_is_not_matche
     again = previewed(data, officer)
     matches = {r.match["id"] for r in services.flagged_rows(again)[0] if r.match}
     assert matches == {plain.id}
+
+
+def test_an_imported_city_reaches_the_companys_projects_and_its_rollback_takes_it_back(app, book):
+    """The projects keep a copy of their company's origin city (the dashboard's breakdown by city): an import that
+    changes a company's city changes theirs, and its rollback restores it."""
+    officer, _other, companies = book
+    hostile = companies[0]
+    project = make_project(company=hostile, owner=officer)
+    assert db.session.get(Project, project.id).origin_city == "shenzhen"
+    rows = [["深圳华信电子有限公司", VALID_USCC[0], "", "东莞", "", "", "", "", ""]]
+    run = committed(previewed(xlsx(rows, header=COMPANY_HEADER), officer), officer)
+    assert run.status == "committed", run.message
+    db.session.expire_all()
+    assert db.session.get(Company, hostile.id).origin_city == "dongguan"
+    assert db.session.get(Project, project.id).origin_city == "dongguan"
+    services.rollback(run.id, actor=officer)
+    db.session.expire_all()
+    assert db.session.get(Project, project.id).origin_city == "shenzhen"

@@ -6,6 +6,8 @@ import threading
 import pytest
 from aiosmtpd.controller import Controller
 
+from crm.notifications import mail
+
 from .helpers import parse
 
 
@@ -22,6 +24,8 @@ class Recorder:
 
     def __init__(self):
         self.accepted: list[tuple[list[str], bytes]] = []
+        #: the SMTP session (connection) each accepted message came in on, in order
+        self.sessions: list[int] = []
         self.refuse = 0
         self.refuse_reply = "451 4.3.0 Try again later"
         self.reject: set[str] = set()
@@ -65,6 +69,9 @@ class _Hooks:
                 recorder.refuse -= 1
                 return recorder.refuse_reply
             recorder.accepted.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+            if not hasattr(session, "number"):  # numbered on its first message (an id() may be reused)
+                session.number = len(set(recorder.sessions)) + 1
+            recorder.sessions.append(session.number)
         return "250 Message accepted for delivery"
 
 
@@ -88,4 +95,5 @@ def smtp(app, monkeypatch, smtp_server):
                        "MAIL_USERNAME": "", "MAIL_TIMEOUT": 5, "MAIL_DEFAULT_SENDER": "CRM <crm@example.gov.cn>",
                        "CRM_BASE_URL": "https://crm.example.gov.cn", "PUBLIC_BASE_URL": ""}.items():
         monkeypatch.setitem(app.config, key, value)
-    return recorder
+    yield recorder
+    mail.close_connection()  # the connection this process keeps between messages

@@ -237,7 +237,13 @@ def test_misses_lists_daily_jobs_not_run_and_gaps_in_the_sweep(app):
         _sweep_ran(start + timedelta(minutes=minute))
     for minute in range(20 * 60, 24 * 60 + 31):  # the sweep stopped from 01:00 to 20:00 UTC
         _sweep_ran(start + timedelta(minutes=minute))
+    for minute in range(20 * 60, 24 * 60 + 31, 10):  # the dashboard's refresh (every 10 minutes) ran from 20:00 only
+        with time_machine.travel(start + timedelta(minutes=minute), tick=False), record_run("dashboard.refresh"):
+            pass
     found = misses(start, start + timedelta(hours=24, minutes=31))
+    # twenty minutes without the dashboard's refresh count as a miss: from the first run seen to 20:00
+    assert [(m.since, m.until) for m in found if m.job.name == "dashboard.refresh"] == [
+        (start, start + timedelta(hours=20))]
     sweep_gaps = [(m.since, m.until) for m in found if m.job.name == "notifications.sweep"]
     assert sweep_gaps == [(start + timedelta(minutes=59), start + timedelta(hours=20))]
     daily = {m.job.name: m.since for m in found if m.job.at is not None}

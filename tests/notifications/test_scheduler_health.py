@@ -100,7 +100,7 @@ def test_the_scheduled_tasks_record_their_runs(app, monkeypatch):
     [sweep] = runs()
     [purge] = runs("auth.purge_expired_sessions")
     assert (sweep.outcome, sweep.summary) == (JOB_OK, "0 queued")
-    assert purge.outcome == JOB_OK and "job runs purged" in purge.summary
+    assert purge.outcome == JOB_OK and "job runs" in purge.summary and "import files" in purge.summary
 
 
 def test_the_cli_sweep_is_recorded(app):
@@ -139,3 +139,28 @@ def test_admin_page_flags_a_missed_job_and_is_for_admins_only(app, client):
         other = app.test_client()
         login(other, officer)
         assert other.get("/admin/scheduler").status_code == 403
+
+
+def test_the_dashboard_refresh_is_a_job_every_ten_minutes_missed_after_twenty(app, monkeypatch):
+    """Issue 7: the worker's dashboard refresh is on the scheduler's page like the others; beat's schedule comes from
+    its entry, and its run is recorded."""
+    from crm.jobs import BY_NAME
+    from worker import tasks
+
+    job = BY_NAME["dashboard.refresh"]
+    assert job.at is None and job.every == timedelta(minutes=10)
+    from worker import celery_app
+
+    tasks.register_schedule(celery_app)
+    entry = celery_app.conf.beat_schedule["dashboard-refresh"]
+    assert entry["task"] == "dashboard.refresh" and entry["schedule"] == timedelta(minutes=10)
+    assert entry["options"]["expires"] < 600  # a refresh that waited past the next one is dropped
+    with time_machine.travel(NOON - timedelta(minutes=12), tick=False):
+        with record_run("dashboard.refresh"):
+            pass
+    assert not by_name(NOON)["dashboard.refresh"].missed
+    assert by_name(NOON + timedelta(minutes=9))["dashboard.refresh"].missed  # 21 minutes without a run
+    monkeypatch.setattr("crm.dashboard.snapshots.refresh", lambda: 4)
+    assert tasks.refresh_dashboard() == 4
+    last = runs("dashboard.refresh")[-1]
+    assert (last.outcome, last.summary) == (JOB_OK, "4 snapshots refreshed")

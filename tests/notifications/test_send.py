@@ -1,6 +1,8 @@
 """Sending: a real SMTP server (aiosmtpd) receives exactly one e-mail per row, plain text and HTML in the recipient's
 language, with links from the configured base URL; nothing when the reminder stopped being due; retries with the
 attempts counted on the row; the outbox when no server is configured."""
+import smtplib
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -261,6 +263,38 @@ def test_a_redelivered_or_repeated_send_does_nothing(app, smtp, tasks_module):
         assert send(row_id + 1000) == "none"
     assert len(smtp.messages) == 1
     assert db.session.get(Notification, row_id).attempts == 1
+
+
+def test_one_smtp_connection_serves_one_send_after_another_and_a_dropped_one_is_opened_again(app, smtp):
+    """A worker keeps its connection between messages (no connect, EHLO and QUIT per e-mail); a connection that
+    broke while idle (the server closed it) is opened again and the message goes on the new one, once."""
+    officers = [make_user(email=f"o{i}@test.zone") for i in range(4)]
+    for officer in officers:
+        make_task(officer, day("2025-03-10"))
+    with time_machine.travel(MORNING, tick=False):
+        ids = sweep(MORNING)
+        assert send_all(ids[:2]) == ["sent", "sent"]
+        mail._held.smtp.sock.shutdown(socket.SHUT_RDWR)  # as if the server had dropped the idle client
+        assert send_all(ids[2:]) == ["sent", "sent"]
+    assert len(smtp.messages) == 4 and {r.status for r in rows()} == {SENT}
+    assert all(r.attempts == 1 for r in rows())
+    first, second, third, fourth = smtp.sessions
+    assert first == second and third == fourth and second != third
+
+
+def test_after_a_refusal_the_next_send_starts_on_a_fresh_connection(app, smtp):
+    officers = [make_user(email=f"o{i}@test.zone") for i in range(2)]
+    for officer in officers:
+        make_task(officer, day("2025-03-10"))
+    smtp.refuse = 1
+    with time_machine.travel(MORNING, tick=False):
+        first, second = sweep(MORNING)
+        with pytest.raises(smtplib.SMTPDataError):
+            send(first)
+        assert mail._held.smtp is None  # dropped with the failure
+        assert send(second) == "sent"
+    assert db.session.get(Notification, first).status == PENDING
+    assert len(smtp.messages) == 1
 
 
 def test_a_claim_held_by_another_worker_is_left_alone_until_its_lease_ends(app, smtp):

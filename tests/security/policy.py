@@ -96,6 +96,7 @@ POLICY: dict[str, dict[str, str]] = {
     "POST meetings.delete": STAFF,
     "GET meetings.ics": STAFF,
     "GET meetings.tasks": STAFF,
+    "GET meetings.index": STAFF,
     "GET meetings.new_task": STAFF,
     "POST meetings.new_task": STAFF,
     "GET meetings.edit_task": STAFF,
