@@ -133,6 +133,12 @@ def due_now(now: datetime) -> list[int]:
 _LOG = Notification.__table__
 
 
+def _claimable(row_id, lease_cutoff):
+    """The one rule of what a send may take: the row pending, or held by a claim older than the lease."""
+    c = _LOG.c
+    return and_(c.id == row_id, or_(c.status == PENDING, and_(c.status == SENDING, c.claimed_at <= lease_cutoff)))
+
+
 @cache
 def _claim_statement():
     """The claim's UPDATE ... RETURNING, built once with bound parameters (id, now, lease_cutoff, lease_end), on the
@@ -140,8 +146,7 @@ def _claim_statement():
     c = _LOG.c
     retaken = c.status == SENDING
     return (update(_LOG)
-            .where(c.id == bindparam("row_id"), c.attempts < MAX_ATTEMPTS,
-                   or_(c.status == PENDING, and_(retaken, c.claimed_at <= bindparam("lease_cutoff"))))
+            .where(_claimable(bindparam("row_id"), bindparam("lease_cutoff")), c.attempts < MAX_ATTEMPTS)
             .values(status=SENDING, claimed_at=bindparam("now"), attempts=c.attempts + 1,
                     next_attempt_at=bindparam("lease_end"), updated_at=bindparam("now"),
                     # the earlier claim may have died after the server accepted the message: a second copy may follow
@@ -168,8 +173,7 @@ def _claim(notification_id: int, now: datetime):
 
 def _give_up(notification_id: int, now: datetime) -> None:
     """A claimable row out of tries is failed, with a note saying so."""
-    claimable = and_(Notification.id == notification_id, or_(Notification.status == PENDING, and_(
-        Notification.status == SENDING, Notification.claimed_at <= now - CLAIM_LEASE)))
+    claimable = _claimable(notification_id, now - CLAIM_LEASE)
     row = db.session.execute(select(Notification.status, Notification.attempts, Notification.last_error)
                              .where(claimable, Notification.attempts >= MAX_ATTEMPTS)).first()
     if row is None:
