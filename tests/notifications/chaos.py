@@ -595,13 +595,19 @@ class PgDatabase(Database):
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid() "
                 "AND backend_type = 'client backend'"), {"db": self.name}).scalar()
 
-    def terminate_backends(self) -> int:
+    def terminate_backends(self) -> list[int]:
         """What a PostgreSQL restart does to the clients: every other connection to this database is ended (only
-        this database's, never another's). Returns how many were ended."""
+        this database's, never another's). Returns the process ids of those ended."""
         with self.engine.connect() as conn:
-            return sum(conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db "
-                "AND pid <> pg_backend_pid()"), {"db": self.name}).scalars())
+            return [pid for pid, ended in conn.execute(text(
+                "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db "
+                "AND pid <> pg_backend_pid()"), {"db": self.name}) if ended]
+
+    def still_running(self, pids: list[int]) -> list[int]:
+        """Those of `pids` whose backend process has not exited yet."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(text("SELECT pid FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                                     {"pids": pids}).scalars())
 
 
 def prepare_postgres(url: str, instance: Path) -> PgDatabase:

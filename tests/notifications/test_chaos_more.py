@@ -236,8 +236,12 @@ def test_pages_and_sends_work_at_once_after_every_postgresql_backend_is_terminat
 
     live = h.db.backends()
     assert live >= 2  # the web app's and the worker's
-    assert h.db.terminate_backends() >= live  # and an autovacuum worker's, should one be at work there
-    wait_until(lambda: h.db.backends() == 0, 5, what="the terminated backends to be gone")
+    ended = h.db.terminate_backends()
+    assert len(ended) >= live  # and an autovacuum worker's, should one be at work there
+    # Only the ended ones are awaited: a process that opens a new connection meanwhile is no fault, and on a loaded
+    # machine an ended backend may take a few seconds to exit.
+    wait_until(lambda: not h.db.still_running(ended), 20,
+               what=lambda: f"the terminated backends to be gone: {h.db.still_running(ended)} still running")
 
     due = h.db.seed_officers(10, prefix="av5-")
     started = time.monotonic()
