@@ -55,8 +55,9 @@ class Project(VersionedMixin, SoftDeleteMixin, db.Model):
         Index("ix_project_signed_on", text("coalesce(reached_signed, reached_under_construction, "
                                            "reached_in_production, reached_full_capacity)")),
         Index("ix_project_created", "created_at", "stage", "deleted_at", "confidential", "owner_id"),
-        Index("ix_project_confidential", "owner_id", sqlite_where=text("confidential = 1"),
-              postgresql_where=text("confidential")),
+        # (every column the scope reads of them is in it, so both databases list them from the index alone)
+        Index("ix_project_confidential", "owner_id", "deleted_at", "confidential", "id",
+              sqlite_where=text("confidential = 1"), postgresql_where=text("confidential")),
         deleted_index("project"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
