@@ -16,14 +16,12 @@ def purge_expired_sessions() -> int:
     """Housekeeping: drop sessions and sign-in attempts that ended 30+ days ago, old runs of the periodic jobs, the
     stored files of finished or abandoned imports and the export log's old entries."""
     from crm.auth.services import purge_expired_sessions as purge
-    from crm.imports.exports import prune_log
-    from crm.imports.services import clean_files
+    from crm.imports.services import housekeep
 
     with record_run("auth.purge_expired_sessions") as run, writing():
         n = purge()
         runs = purge_runs()
-        files = clean_files()
-        exports = prune_log()
+        files, exports = housekeep()
         run.summary = f"{n} sessions, {runs} job runs, {files} import files, {exports} export log entries purged"
     return n
 

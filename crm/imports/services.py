@@ -13,13 +13,14 @@ none of its records changed since.
 """
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import os
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -146,6 +147,15 @@ def discard_files(run: ImportRun, *, progress: bool = False) -> None:
             path.unlink(missing_ok=True)
         except OSError:  # never fails the import that is done: the periodic clean takes it later
             logger.warning("could not delete %s", path, exc_info=True)
+
+
+def housekeep() -> tuple[int, int]:
+    """The imports' and exports' daily housekeeping (the worker's housekeeping task and `flask --app wsgi imports
+    clean` both run this): stored files of finished or abandoned imports deleted, the export log pruned. Returns
+    (files deleted, log entries pruned); the caller commits."""
+    from crm.imports import exports
+
+    return clean_files(), exports.prune_log()
 
 
 def clean_files(*, older_than: timedelta = FILES_KEPT) -> int:
@@ -380,23 +390,26 @@ def _one_of(column, values):
     return column.in_(values)
 
 
-def bulk_insert(table, rows: list[dict]) -> None:
+def bulk_insert(table, rows: Iterable[dict]) -> None:
     """Insert rows of one shape into `table` within the session's transaction: PostgreSQL's COPY (what
     bench/generate.py loads with; several times faster than an executemany there), else one Core executemany.
-    Column defaults are not applied: the caller gives every value it needs."""
-    if not rows:
+    Column defaults are not applied: the caller gives every value it needs. `rows` may be a generator: on
+    PostgreSQL each row is made as the COPY streams, while the server writes the ones sent before it."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
         return
     if db.engine.dialect.name != "postgresql":
-        db.session.execute(table.insert(), rows)
+        db.session.execute(table.insert(), [first, *rows])
         return
     from psycopg.types.json import Json
 
-    names = list(rows[0])
+    names = list(first)
     json_columns = {n for n in names if isinstance(table.c[n].type, JSON)}
     raw = db.session.connection().connection.driver_connection
     quoted = ", ".join(f'"{n}"' for n in names)
     with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-        for row in rows:
+        for row in itertools.chain((first,), rows):
             copy.write_row([Json(row[n]) if n in json_columns and row[n] is not None else row[n] for n in names])
 
 
@@ -856,29 +869,34 @@ class _Companies:
         updates = [o for o in batch if o.action_effective == "update" and o.current is not None]
         ids = p.allocate_ids(Company, len(creates))
         owner = None if self.pool else p.actor.id
-        rows, contacts, records = [], [], []
-        for o, company_id in zip(creates, ids, strict=True):
-            values = {k: o.values.get(k, _BOOLEAN_DEFAULTS.get(k)) for k in _COMPANY_KEYS}
-            for key, rule in companies.COMPANY_FIELDS.items():
-                if values[key] is None:
-                    values[key] = rule.empty()
-            contact = None
-            if o.values.get("contact_name"):
-                contact = {"name": o.values["contact_name"], "title": o.values.get("contact_title") or "",
-                           "mobile": o.values.get("contact_mobile") or "", "email": o.values.get("contact_email") or "",
-                           "wechat": "", "notes": ""}
-            shell = SimpleNamespace(**values)
-            companies.refresh_search_text(shell, [SimpleNamespace(**contact)] if contact else [])
-            rows.append({**values, "id": company_id, "name_norm": _name_norm(values["name"]),
-                         "search_text": shell.search_text, "owner_id": owner,
-                         "claimed_at": p.now if owner else None,
-                         "claimed_until": p.now + self.protection if owner else None,
-                         "last_activity_at": p.now, "created_at": p.now, "updated_at": p.now, "version": 1})
-            records.append({"object_type": "company", "object_id": company_id, "action": "create", "version": 1})
-            if contact:
-                contacts.append({**contact, "company_id": company_id})
-        if rows:
-            bulk_insert(Company.__table__, rows)
+        contacts, records = [], []
+
+        def company_rows():
+            for o, company_id in zip(creates, ids, strict=True):
+                values = {k: o.values.get(k, _BOOLEAN_DEFAULTS.get(k)) for k in _COMPANY_KEYS}
+                for key, rule in companies.COMPANY_FIELDS.items():
+                    if values[key] is None:
+                        values[key] = rule.empty()
+                contact = None
+                if o.values.get("contact_name"):
+                    contact = {"name": o.values["contact_name"], "title": o.values.get("contact_title") or "",
+                               "mobile": o.values.get("contact_mobile") or "",
+                               "email": o.values.get("contact_email") or "", "wechat": "", "notes": ""}
+                shell = SimpleNamespace(**values)
+                companies.refresh_search_text(shell, [SimpleNamespace(**contact)] if contact else [])
+                records.append({"object_type": "company", "object_id": company_id, "action": "create",
+                                "version": 1})
+                if contact:
+                    contacts.append({**contact, "company_id": company_id})
+                yield {**values, "id": company_id, "name_norm": _name_norm(values["name"]),
+                       "search_text": shell.search_text, "owner_id": owner,
+                       "claimed_at": p.now if owner else None,
+                       "claimed_until": p.now + self.protection if owner else None,
+                       "last_activity_at": p.now, "created_at": p.now, "updated_at": p.now, "version": 1}
+
+        # each row is made as the COPY sends it: PostgreSQL writes the earlier rows (its indexes: the trigram one
+        # above all) while the later rows' search text (pinyin) is worked out here, instead of one waiting on the other
+        bulk_insert(Company.__table__, company_rows())
         if contacts:
             contact_ids = p.allocate_ids(Contact, len(contacts))
             # not listed one by one: a new company's first contact goes with it (created at the commit's time,

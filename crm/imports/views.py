@@ -207,7 +207,6 @@ def clean_command():
 
     from crm.extensions import db
 
-    files = services.clean_files()
-    pruned = exports.prune_log()
+    files, pruned = services.housekeep()
     db.session.commit()
     click.echo(f"Imports: {files} stored files deleted; {pruned} export log entries pruned.")
