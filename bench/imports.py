@@ -219,16 +219,28 @@ def measure(db: str, rows: int, files: dict) -> dict:
             "file_mb": path.stat().st_size / 1e6}
 
 
+#: the issue's speed target is for the 100,000-row file; a smaller file is measured for memory (flat in the rows)
+TARGET_ROWS = 100_000
+
+
+def _met(result: dict) -> str:
+    """The speed target's verdict: for the 100,000-row file only (smaller files: their ratio, for information)."""
+    if result["rows"] < TARGET_ROWS:
+        return "(memory size)"
+    return "yes" if result["ratio"] <= 3 else "**no**"
+
+
 def table(results: list[dict]) -> str:
     lines = ["| Database | Rows | File | calamine read (floor) | Core executemany (floor) | Upload | Preview | "
-             "Commit | Preview + commit ÷ floors | Target ≤ 3× | Peak MB: app / read / preview / commit |",
+             "Commit | Preview + commit ÷ floors | Target ≤ 3× (100,000 rows) | Peak MB: app / read / preview / "
+             "commit |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in results:
         p = r["phases"]
         lines.append(
             f"| {r['db']} | {r['rows']:,} | {r['file_mb']:.1f} MB | {p['read']['seconds']:.2f} s | "
             f"{p['insert']['seconds']:.2f} s | {p['upload']['seconds']:.2f} s | {p['preview']['seconds']:.2f} s | "
-            f"{p['commit']['seconds']:.2f} s | {r['ratio']:.2f}× | {'yes' if r['ratio'] <= 3 else '**no**'} | "
+            f"{p['commit']['seconds']:.2f} s | {r['ratio']:.2f}× | {_met(r)} | "
             f"{p['baseline']['peak_mb']:.0f} / {p['read']['peak_mb']:.0f} / {p['preview']['peak_mb']:.0f} / "
             f"{p['commit']['peak_mb']:.0f} |")
     return "\n".join(lines)
