@@ -76,7 +76,7 @@ def seed_demo(companies, reference_only):
     click.echo(f"Demo zone loaded: {len(result['users'])} new users, {result['companies']} new companies, "
                f"{result.get('projects', 0)} new projects, {result.get('meetings', 0)} new meetings, "
                f"{result.get('tasks', 0)} new tasks, {result.get('milestones', 0)} new milestones, "
-               f"{result.get('requests', 0)} new enterprise requests.")
+               f"{result.get('requests', 0)} new enterprise requests, {result.get('targets', 0)} annual targets.")
     show_demo_credentials()
 
 

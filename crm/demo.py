@@ -230,8 +230,34 @@ def seed_demo(companies: int = 300) -> dict:
     projects = seed_projects()
     meetings, tasks = seed_meetings()
     milestones, requests = seed_support()
+    targets = seed_targets()
     return {"users": created, "companies": added, "projects": projects, "meetings": meetings, "tasks": tasks,
-            "milestones": milestones, "requests": requests}
+            "milestones": milestones, "requests": requests, "targets": targets}
+
+
+#: this year's signed-investment targets (万元), per cluster and per team (by TEAMS' order): set so that the demo's
+#: signings reach part of each, as in a real year's dashboard
+CLUSTER_TARGETS = {"electronic_info": 1_500_000, "new_energy_materials": 600_000, "green_food": 300_000,
+                   "smart_manufacturing": 800_000}
+TEAM_TARGETS = [1_400_000, 800_000, 1_000_000]
+
+
+def seed_targets() -> int:
+    """This year's annual targets, set as the admin sets them (crm.dashboard.targets), so the dashboard's "signed
+    against the annual target" table has figures to show. Left alone when the year already has targets (an admin's
+    own are kept on a second seeding). Returns how many were set."""
+    from crm.dashboard.models import AnnualTarget
+    from crm.dashboard.targets import set_targets
+
+    year = today_in_zone().year
+    if db.session.scalar(select(AnnualTarget.id).where(AnnualTarget.year == year).limit(1)) is not None:
+        return 0
+    admin = db.session.scalar(select(User).where(User.email == "admin@demo.zone"))
+    teams = {db.session.scalar(select(Team.id).where(Team.name == name)): amount
+             for name, amount in zip(TEAMS, TEAM_TARGETS, strict=True)}
+    set_targets(year, {key: str(amount) for key, amount in CLUSTER_TARGETS.items()},
+                {team_id: str(amount) for team_id, amount in teams.items()}, actor=admin)
+    return len(CLUSTER_TARGETS) + len(teams)
 
 
 # --- projects (招商项目) ---------------------------------------------------------------------------------------------

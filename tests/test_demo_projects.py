@@ -113,3 +113,29 @@ def test_loading_again_adds_nothing(seeded):
     again = demo.seed_demo(companies=60)
     assert again["projects"] == 0 and again["companies"] == 0 and not again["users"]
     assert _counts() == before
+
+
+def test_this_years_targets_are_set_for_every_cluster_and_team_and_an_admins_own_are_kept(seeded, app):
+    from crm.dashboard import kpis
+    from crm.dashboard.models import AnnualTarget
+
+    year = today_in_zone().year
+    assert seeded["targets"] == len(demo.CLUSTER_TARGETS) + len(demo.TEAMS)
+    manager = db.session.scalar(select(User).where(User.email == "manager@demo.zone"))
+    with app.test_request_context():
+        rows = kpis.target_progress(manager, kpis.period_for("year", today_in_zone()))
+    targets = {(r.kind, r.key if r.kind == "cluster" else r.label): r.target for r in rows if r.target is not None}
+    assert {k: v for (kind, k), v in targets.items() if kind == "cluster"} == \
+        {k: Decimal(v) for k, v in demo.CLUSTER_TARGETS.items()}
+    assert {k: v for (kind, k), v in targets.items() if kind == "team"} == \
+        {name: Decimal(v) for name, v in zip(demo.TEAMS, demo.TEAM_TARGETS, strict=True)}
+    # the demo's signings reach part of each cluster's target, as in a real year
+    assert any(r.signed.value and r.target and 0 < r.signed.value < r.target for r in rows)
+
+    # an admin changes one; seeding again keeps it
+    own = db.session.scalar(select(AnnualTarget).where(AnnualTarget.year == year,
+                                                       AnnualTarget.cluster == "green_food"))
+    own.amount = Decimal("123456")
+    db.session.commit()
+    assert demo.seed_demo(companies=60)["targets"] == 0
+    assert db.session.get(AnnualTarget, own.id).amount == Decimal("123456")
