@@ -49,6 +49,7 @@ from crm.projects.models import Project
 from crm.reference import services as reference
 
 from . import columns as cols
+from . import exports
 from .models import ImportRecord, ImportRow, ImportRun
 from .readers import MAX_BYTES, MAX_ROWS, ReadError, open_table, sniff
 
@@ -153,8 +154,6 @@ def housekeep() -> tuple[int, int]:
     """The imports' and exports' daily housekeeping (the worker's housekeeping task and `flask --app wsgi imports
     clean` both run this): stored files of finished or abandoned imports deleted, the export log pruned. Returns
     (files deleted, log entries pruned); the caller commits."""
-    from crm.imports import exports
-
     return clean_files(), exports.prune_log()
 
 
