@@ -125,7 +125,7 @@ class SqlTimer:
 
 def top(profile: cProfile.Profile, count: int) -> str:
     out = io.StringIO()
-    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(count)
+    pstats.Stats(profile, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(count)
     return out.getvalue()
 
 

@@ -26,7 +26,9 @@
    once every row is sent or skipped. The floor, after each run: the same messages, built beforehand from the rows
    just sent (`mail.build_message`), sent with smtplib by two processes to the same sink: one connection per process
    (as the app's workers keep one each: the floor the ratios are taken to), and a connection per message (for
-   comparison).
+   comparison). And the same rows' e-mails made again by the app's code in two processes, nothing written or sent
+   (`content_floor`): the content's own cost, which the smtplib floor leaves out. `--relay-ms N` has the sink
+   answer each DATA N ms late, as a relay needing that long per message.
 
 Before each timed part the bench waits (up to --quiet-wait seconds) for the 1-minute load average to fall below
 --max-load, and records it. Results go to bench/results/reminders-<db>.json and .md; --readme replaces the block
@@ -416,11 +418,12 @@ def free_port() -> int:
 class SinkProcess:
     """bench/smtp_sink.py in its own process; its lines (time, Message-ID) collected by a thread."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, relay_ms: float = 0.0):
         self.port = port
         self.lines: list[tuple[float, str]] = []
         self.lock = threading.Lock()
-        self.proc = subprocess.Popen([sys.executable, str(BENCH / "smtp_sink.py"), str(port)], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, str(BENCH / "smtp_sink.py"), str(port), str(relay_ms)],
+                                     stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, start_new_session=True)
         if self.proc.stdout.readline().strip() != "ready":
             raise SystemExit("the SMTP sink did not start")
@@ -561,6 +564,18 @@ def _rows_for_sending(moment: datetime, wanted: int) -> list[int]:
     return keep
 
 
+def _sent_ids(ids: list[int]) -> list[int]:
+    from sqlalchemy import select
+
+    from crm.extensions import db
+    from crm.notifications.models import SENT, Notification
+
+    n = Notification.__table__.c
+    out = list(db.session.scalars(select(n.id).where(n.id.in_(ids), n.status == SENT).order_by(n.id)))
+    db.session.rollback()
+    return out
+
+
 def _wait_settled(ids: list[int], timeout: float = 900) -> dict:
     """Until none of these rows (consecutive ids) is pending or being sent; their statuses then."""
     from crm.notifications.models import PENDING, SENDING
@@ -616,6 +631,56 @@ def _floor_sender(port: int, messages, reuse: bool, ready, go) -> None:
         smtp.quit()
 
 
+def _content_maker(ids: list[int], ready, go) -> None:
+    """In a forked process: each row's e-mail made again as the send makes it, from the records (the recipient,
+    `services.render`: the kind's compose and both templates; `mail.build_message`; the bytes SMTP is given), with
+    nothing written and nothing sent."""
+    from flask import current_app
+
+    from crm.auth.models import User
+    from crm.core.timeutil import utcnow
+    from crm.extensions import db
+    from crm.notifications import mail, services
+    from crm.notifications.models import Notification
+
+    app = current_app._get_current_object()
+    db.session.remove()
+    for engine in db.engines.values():  # the parent's pooled connections are not this process's
+        engine.dispose(close=False)
+    with app.app_context():
+        ready.put(1)
+        go.wait()
+        for notification_id in ids:
+            row = db.session.get(Notification, notification_id)
+            recipient = db.session.get(User, row.recipient_id)
+            subject, text, html, attachments = services.render(row, recipient, utcnow())
+            message = mail.build_message(to_name=recipient.name, to_email=recipient.email, subject=subject,
+                                         text=text, html=html, message_id=row.message_id,
+                                         language=services.language_of(recipient), attachments=attachments)
+            mail.as_smtp_bytes(message)
+            db.session.rollback()
+
+
+def content_floor(ids: list[int], processes: int = 2) -> tuple[float, float]:
+    """Seconds for `processes` processes to make the e-mails of these rows (`_content_maker`), and their CPU seconds:
+    the content's own cost, which any way of sending these e-mails pays, and which the smtplib floor leaves out."""
+    ctx = multiprocessing.get_context("fork")
+    ready, go = ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_content_maker, args=(ids[i::processes], ready, go)) for i in range(processes)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=60)
+    cpu_before = _children_cpu()
+    t0 = time.time()
+    go.set()
+    for p in procs:
+        p.join()
+        if p.exitcode:
+            raise SystemExit("a content maker failed")
+    return time.time() - t0, _children_cpu() - cpu_before
+
+
 def _children_cpu() -> float:
     times = os.times()
     return times.children_user + times.children_system
@@ -644,20 +709,20 @@ def floor_send(sink: SinkProcess, messages, reuse: bool, processes: int = 2) -> 
 
 
 def measure_sending(moment: datetime, env: dict, count: int, runs: int, max_load: float, wait: float,
-                    folder: Path, n_workers: int = 2) -> dict:
+                    folder: Path, n_workers: int = 2, relay_ms: float = 0.0) -> dict:
     import redis
     from celery import Celery
 
     broker = redis.Redis.from_url(REDIS_URL)
     broker.flushdb()  # db 13 belongs to this bench
     port = free_port()
-    sink = SinkProcess(port)
+    sink = SinkProcess(port, relay_ms)
     env = {**env, "REDIS_URL": REDIS_URL, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(port),
            "MAIL_USE_TLS": "false", "MAIL_USE_SSL": "false", "MAIL_USERNAME": ""}
     workers = []
     sender = Celery(broker=REDIS_URL)
-    out: dict = {"app": [], "floor_connect": [], "floor_reuse": [], "publish": [], "task": [], "statuses": [],
-                 "load": []}
+    out: dict = {"app": [], "floor_connect": [], "floor_reuse": [], "content": [], "publish": [], "task": [],
+                 "statuses": [], "load": [], "relay_ms": relay_ms}
     try:
         workers = start_workers(env, n_workers, folder)
         log(f"  {n_workers} Celery workers (-c 1) on {REDIS_URL}, the SMTP sink on 127.0.0.1:{port}")
@@ -707,6 +772,13 @@ def measure_sending(moment: datetime, env: dict, count: int, runs: int, max_load
                     f"{len(messages)} in {seconds:.2f} s ({len(messages) / seconds:.0f}/s); sender CPU "
                     f"{cpu / len(messages) * 1000:.2f} ms and sink CPU {sink_cpu / len(messages) * 1000:.2f} ms per "
                     "e-mail")
+            sent_ids = _sent_ids(timed)
+            seconds, cpu = content_floor(sent_ids, n_workers)
+            out["content"].append({"seconds": seconds, "sent": len(sent_ids), "rate": len(sent_ids) / seconds,
+                                   "cpu_ms": cpu / len(sent_ids) * 1000, "sink_cpu_ms": 0.0})
+            log(f"    the content alone (render and build, {n_workers} processes, nothing written or sent): "
+                f"{len(sent_ids)} in {seconds:.2f} s ({len(sent_ids) / seconds:.0f}/s); CPU "
+                f"{cpu / len(sent_ids) * 1000:.2f} ms per e-mail")
             out["bytes"] = statistics.mean(len(raw) for _f, _t, raw in messages)
         _clear_log()
     finally:
@@ -716,7 +788,7 @@ def measure_sending(moment: datetime, env: dict, count: int, runs: int, max_load
         broker.flushdb()
         broker.close()
         sender.close()
-    for key in ("app", "floor_connect", "floor_reuse"):
+    for key in ("app", "floor_connect", "floor_reuse", "content"):
         rates = [r["rate"] for r in out[key]]
         out[f"{key}_rate"] = statistics.median(rates)
         out[f"{key}_seconds"] = statistics.median(r["seconds"] for r in out[key])
@@ -776,16 +848,18 @@ def markdown(result: dict) -> str:
              + (f" (kinds the floor does not model: {', '.join(extra)})" if extra else "") + "\n")
     if m:
         # the app keeps one SMTP connection per worker process: its floor is smtplib with one connection each
-        floor, app = m["floor_reuse_rate"], m["app_rate"]
+        floor = m["floor_reuse_rate"]
         runs = len(m["app"])
         sent = m["app"][0]["sent"]
         t = m["task_summary"]
         statuses = [", ".join(f"{k} {v:,}" for k, v in sorted(st.items())) for st in m["statuses"]]
         text += (
             f"\nSending: {runs} runs; each run {m['queued']:,} send tasks queued after a warm-up of {WARMUP}; "
-            f"e-mails/s = e-mails the sink accepted ÷ seconds from the first publish to the last accepted; the median "
-            f"of the runs (lowest–highest in brackets). CPU: user + system time of the senders (both workers with "
-            f"their pool processes; the floor's two processes) and of the sink, per e-mail. Messages average "
+            + (f"**the sink answers each DATA {m['relay_ms']:g} ms late**, as a relay needing that long per message; "
+               if m.get("relay_ms") else "the sink answers at once (it keeps nothing); ")
+            + "e-mails/s = e-mails the sink accepted ÷ seconds from the first publish to the last accepted; the "
+            "median of the runs (lowest–highest in brackets). CPU: user + system time of the senders (both workers "
+            f"with their pool processes; the floor's two processes) and of the sink, per e-mail. Messages average "
             f"{m['bytes'] / 1024:.1f} KiB\n\n"
             "| Sender | E-mails | Seconds | E-mails/s | Time ÷ floor | Sender CPU ms / e-mail | CPU ÷ floor | "
             "Sink CPU ms / e-mail |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -793,11 +867,20 @@ def markdown(result: dict) -> str:
                  "`notifications.send`", "app"),
                 (f"Floor: smtplib, {m['workers']} processes, pre-built messages, a connection per message",
                  "floor_connect"),
-                (f"Floor: smtplib, {m['workers']} processes, pre-built messages, one connection each", "floor_reuse"))
+                (f"Floor: smtplib, {m['workers']} processes, pre-built messages, one connection each", "floor_reuse"),
+                (f"Not a sender: the same e-mails made again, {m['workers']} processes (render, build, flatten; "
+                 "nothing written or sent)", "content"))
         for label, key in rows:
+            if not m.get(key):
+                continue
             rates = [r["rate"] for r in m[key]]
-            ratios = ("", "") if key != "app" else (
-                f"{floor / app:.1f}×", f"{m['app_cpu_ms'] / m['floor_reuse_cpu_ms']:.1f}×")
+            ratios = ("", "") if key not in ("app", "content") else (
+                f"{floor / m[f'{key}_rate']:.1f}×", f"{m[f'{key}_cpu_ms'] / m['floor_reuse_cpu_ms']:.1f}×")
+            if key == "content":
+                text += (f"| {label} | {m[key][0]['sent']:,} | {m[f'{key}_seconds']:.2f} | {m[f'{key}_rate']:.0f} "
+                         f"({min(rates):.0f}–{max(rates):.0f}) | {ratios[0]} | {m[f'{key}_cpu_ms']:.2f} | "
+                         f"{ratios[1]} | |\n")
+                continue
             text += (f"| {label} | {sent:,} | {m[f'{key}_seconds']:.2f} | {m[f'{key}_rate']:.0f} "
                      f"({min(rates):.0f}–{max(rates):.0f}) | {ratios[0]} | {m[f'{key}_cpu_ms']:.2f} | {ratios[1]} | "
                      f"{m[f'{key}_sink_cpu_ms']:.2f} |\n")
@@ -845,6 +928,8 @@ def main() -> None:
     parser.add_argument("--max-load", type=float, default=1.0,
                         help="wait for the 1-minute load average to fall below this before each timed part")
     parser.add_argument("--quiet-wait", type=float, default=240, help="how long to wait for it, at most (seconds)")
+    parser.add_argument("--relay-ms", type=float, default=0.0,
+                        help="the sink answers each DATA this many ms late, as a relay needing that long per message")
     parser.add_argument("--readme", action="store_true", help="write the table into bench/README.md")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: still stop the workers and the sink
@@ -891,7 +976,7 @@ def main() -> None:
             if args.send:
                 log(f"sending {args.send:,} reminders per run, {args.send_runs} runs")
                 send = measure_sending(moment, env, args.send, args.send_runs, args.max_load, args.quiet_wait,
-                                       instance, args.workers)
+                                       instance, args.workers, args.relay_ms)
                 send.update(queued=args.send, workers=args.workers)
             db.session.remove()
             db.engine.dispose()
@@ -910,12 +995,13 @@ def main() -> None:
               "moment_local": f"{moment.astimezone(ZoneInfo(ZONE)):%Y-%m-%d %H:%M} {ZONE}",
               "load_average": [round(load_start, 2), round(os.getloadavg()[0], 2)]}
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / (f"reminders-{args.db}" + (f"-w{args.workers}" if args.workers != 2 else ""))
+    variant = (f"-w{args.workers}" if args.workers != 2 else "") + (f"-relay{args.relay_ms:g}" if args.relay_ms else "")
+    stem = RESULTS / f"reminders-{args.db}{variant}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
     text = markdown(result)
     stem.with_suffix(".md").write_text(text)
     if args.readme:
-        update_readme(f"reminders-{args.db}", text)
+        update_readme(f"reminders-{args.db}{variant}", text)
     print()
     print(text)
 
