@@ -175,6 +175,28 @@ def reminders_run(now_value, at_value):
     click.echo(f"Reminders at {at.isoformat(timespec='minutes')}: {result.found} due; {done}.")
 
 
+@reminders_cli.command("test-mail")
+@click.option("--to", "to_email", required=True, help="The address to send the test e-mail to.")
+@click.option("--lang", "language", default=None, help="Its language (zh_Hans_CN or en; default: the zone's).")
+def reminders_test_mail(to_email, language):
+    """Send one test e-mail through the configured SMTP server now (MAIL_*), to check the settings; prints what the
+    server said. Exits with 1 when it did not go out."""
+    from crm.notifications import services
+
+    try:
+        result = services.send_test_mail(to_email=to_email, language=language)
+    except DomainError as exc:
+        raise click.BadParameter(str(exc), param_hint="--to") from None
+    if not result.ok:
+        click.echo(f"The test e-mail to {to_email} did not go out: {result.error}", err=True)
+        raise SystemExit(1)
+    if result.outbox_file:
+        click.echo(f"No mail server is configured (MAIL_SERVER): the test e-mail was written to {result.outbox_file}")
+    else:
+        setup = services.mail_setup()
+        click.echo(f"{setup.server}:{setup.port} accepted the test e-mail to {to_email}.")
+
+
 @crm_cli.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--kind", type=click.Choice(["companies", "contacts", "projects"]), required=True)

@@ -198,11 +198,12 @@ ACTION_LABELS = {
     "funds_removed": _l("Funds entry removed"), "feed_created": _l("Calendar feed URL created"),
     "feed_revoked": _l("Calendar feed URL revoked"),
     "merge": _l("Duplicate merged into this company"), "merged_into": _l("Merged into another company"),
-    "not_duplicate": _l("Marked as not a duplicate"),
+    "not_duplicate": _l("Marked as not a duplicate"), "mail_test": _l("Test e-mail sent"),
 }
 FIELD_LABELS = {
     "name": _l("Name"), "short_name": _l("Short name"), "uscc": _l("Unified social credit code"),
-    "origin_city": _l("Origin city"), "address": _l("Address"), "cluster": _l("Industry cluster"),
+    "result": _l("Result"), "origin_city": _l("Origin city"), "address": _l("Address"),
+    "cluster": _l("Industry cluster"),
     "chain_tags": _l("Chain segments"), "employees": _l("Employees"), "revenue": _l("Revenue (10,000 yuan)"),
     "listing_status": _l("Listing"), "hmt_funded": _l("Hong Kong, Macao or Taiwan funded"), "source": _l("Source"),
     "status": _l("Status"), "owner_id": _l("Held by"), "claimed_at": _l("Claimed"),

@@ -292,5 +292,28 @@ def audit_log():
 def scheduler():
     """When each periodic job last ran, how long it took and what it did; a job that missed its time is flagged
     (reminders that silently stopped because beat was not running)."""
+    from crm.notifications import queries as notification_queries
+    from crm.notifications import services as notifications
+
     return render_template("admin/scheduler.html", rows=scheduler_jobs.health(),
-                           sweep_seconds=current_app.config["CRM_SWEEP_SECONDS"])
+                           sweep_seconds=current_app.config["CRM_SWEEP_SECONDS"], mail=notifications.mail_setup(),
+                           delivery=notification_queries.delivery())
+
+
+@bp.route("/mail-test", methods=["POST"])
+def mail_test():
+    """Send a test e-mail to the signed-in admin through the configured server now, and say what the server said."""
+    from crm.notifications import services as notifications
+
+    me = signed_in_user()
+    result = notifications.send_test_mail(to_email=me.email, to_name=me.name, language=me.locale, actor=me)
+    if not result.ok:
+        flash(_("The test e-mail to %(email)s did not go out: %(error)s", email=me.email, error=result.error),
+              "danger")
+    elif result.outbox_file:
+        flash(_("No mail server is configured: the test e-mail was written to %(path)s.", path=result.outbox_file),
+              "warning")
+    else:
+        flash(_("The mail server accepted the test e-mail to %(email)s. Check that it arrived.", email=me.email),
+              "success")
+    return redirect(url_for("admin.scheduler") + "#mail")

@@ -120,10 +120,10 @@ class _Held(threading.local):
 _held = _Held()
 
 
-def _settings(config) -> tuple:
+def _settings(config, timeout: float | None = None) -> tuple:
     return (config["MAIL_SERVER"], config["MAIL_PORT"], bool(config.get("MAIL_USE_SSL")),
             bool(config.get("MAIL_USE_TLS")), config.get("MAIL_USERNAME") or "", config.get("MAIL_PASSWORD") or "",
-            config.get("MAIL_TIMEOUT", 20))
+            timeout or config.get("MAIL_TIMEOUT", 20))
 
 
 def _connect(settings: tuple) -> smtplib.SMTP:
@@ -163,18 +163,20 @@ def _connection(settings: tuple) -> tuple[smtplib.SMTP, bool]:
     return _held.smtp, False
 
 
-def deliver(message: Message, to_email: str, *, outbox_name: str) -> None:
+def deliver(message: Message, to_email: str, *, outbox_name: str, timeout: float | None = None,
+            keep: bool = True) -> None:
     """Hand the message to the SMTP server (raising on any failure, for the caller to retry), or, with no MAIL_SERVER,
     write it to instance/outbox/<outbox_name>.eml (rewritten, not doubled, when sent again).
 
-    The connection stays open for the next message (`KEEP_IDLE_SECONDS`). A reused connection that the server closed
-    meanwhile fails at its first command, before any message was given: it is opened again and the message sent
-    once more on the new one. After any other failure the connection is dropped, so the next try starts afresh."""
+    The connection stays open for the next message (`KEEP_IDLE_SECONDS`), unless `keep` is false (a web request's
+    one e-mail: closed at once). A reused connection that the server closed meanwhile fails at its first command,
+    before any message was given: it is opened again and the message sent once more on the new one. After any other
+    failure the connection is dropped, so the next try starts afresh. `timeout` overrides MAIL_TIMEOUT."""
     config = current_app.config
     if not config.get("MAIL_SERVER"):
         write_outbox(message, outbox_name)
         return
-    settings = _settings(config)
+    settings = _settings(config, timeout)
     data = as_smtp_bytes(message)
     sender = _sender_address()
     smtp, reused = _connection(settings)
@@ -202,6 +204,8 @@ def deliver(message: Message, to_email: str, *, outbox_name: str) -> None:
         close_connection()
         raise
     _held.last_used = time.monotonic()
+    if not keep:
+        close_connection()
 
 
 def outbox_dir() -> Path:
@@ -228,3 +232,16 @@ def is_permanent(exc: BaseException) -> bool:
     if isinstance(exc, smtplib.SMTPResponseException):
         return exc.smtp_code >= 500
     return False
+
+
+def describe_error(exc: BaseException) -> str:
+    """An SMTP failure as an admin reads it: the server's code and words, or what went wrong on the way to it."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{address}: {code} {_text(reply)}" for address, (code, reply) in exc.recipients.items())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{type(exc).__name__}: {exc.smtp_code} {_text(exc.smtp_error)}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _text(reply) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)

@@ -10,6 +10,7 @@ import html as html_module
 import logging
 import os
 import signal
+import smtplib
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -358,6 +359,87 @@ def resend(notification_id: int, *, actor: User) -> Notification:
     db.session.refresh(row)
     queue_send(row.id)
     return row
+
+
+# --- checking the mail settings --------------------------------------------------------------------------------------
+
+#: a test e-mail sent from a page waits at most this long for the SMTP server (the workers wait MAIL_TIMEOUT)
+TEST_MAIL_TIMEOUT = 10
+
+
+@dataclass(frozen=True)
+class MailSetup:
+    """How e-mail goes out, as the admin page shows it: never the password."""
+    server: str
+    port: int
+    security: str  # "ssl", "starttls" or "none"
+    username: str
+    sender: str
+    outbox: str
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.server)
+
+
+def mail_setup() -> MailSetup:
+    config = current_app.config
+    security = "ssl" if config.get("MAIL_USE_SSL") else "starttls" if config.get("MAIL_USE_TLS") else "none"
+    return MailSetup(config.get("MAIL_SERVER") or "", int(config.get("MAIL_PORT") or 0), security,
+                     config.get("MAIL_USERNAME") or "", config["MAIL_DEFAULT_SENDER"], str(mail.outbox_dir()))
+
+
+@dataclass(frozen=True)
+class TestMail:
+    ok: bool
+    #: the server's refusal or the error (empty when it went through)
+    error: str = ""
+    #: with no server configured: the .eml file it was written to
+    outbox_file: str = ""
+
+
+def send_test_mail(*, to_email: str, to_name: str = "", language: str | None = None,
+                   actor: User | None = None) -> TestMail:
+    """Send one e-mail through the configured SMTP server now, on a connection of its own (opened and closed here,
+    at most `TEST_MAIL_TIMEOUT` s), to check the mail settings: the answer is whether the server took it, or its
+    error. Nothing goes through the notification log. With no server configured it is written to the outbox.
+    Audited when an admin sends it from the page (`actor`). Ends the session's transaction before sending: call it
+    with nothing unsaved."""
+    from crm.core.fields import Email, FieldError
+
+    try:
+        to_email = Email().parse(to_email)
+    except FieldError as exc:
+        raise Invalid(str(exc), {"to": [str(exc)]}) from None
+    if not to_email:
+        raise Invalid(str(_l("Enter a valid e-mail address.")), {"to": [str(_l("Enter a valid e-mail address."))]})
+    language = language if language in current_app.config["CRM_LANGUAGES"] \
+        else current_app.config["BABEL_DEFAULT_LOCALE"]
+    setup = mail_setup()
+    with force_locale(language):
+        context = {"subject": str(_l("Test e-mail from the CRM")), "recipient_name": to_name, "setup": setup,
+                   "lang": language.replace("_", "-"), "preferences_url": mail.absolute_url("notifications.settings"),
+                   "sent_at": utcnow()}
+        text = html_module.unescape(render_template("email/mail_test.txt.html", **context))
+        html = render_template("email/mail_test.html", **context)
+    stamp = utcnow()
+    message = mail.build_message(to_name=to_name, to_email=to_email, subject=context["subject"], text=text,
+                                 html=html, message_id=mail.message_id_for(f"mail-test/{to_email}/{stamp.isoformat()}"),
+                                 language=language)
+    outbox_name = f"{stamp:%Y%m%dT%H%M%SZ}-mail-test"
+    # the reading transaction ends before the wait for the server: on SQLite a request that will write holds the
+    # write lock from its first statement, and no other writer should wait for a slow mail server
+    db.session.rollback()
+    try:
+        mail.deliver(message, to_email, outbox_name=outbox_name, timeout=TEST_MAIL_TIMEOUT, keep=False)
+        result = TestMail(True, outbox_file="" if setup.configured else str(mail.outbox_dir() / f"{outbox_name}.eml"))
+    except (smtplib.SMTPException, OSError) as exc:
+        result = TestMail(False, error=mail.describe_error(exc))
+    if actor is not None:
+        audit.record("mail_test", actor=actor, object_type="user", object_id=actor.id, label=to_email,
+                     changes={"result": [None, "ok" if result.ok else result.error[:200]]})
+        db.session.commit()
+    return result
 
 
 def _publish(celery_app, notification_id: int) -> None:

@@ -39,6 +39,8 @@ POLICY: dict[str, dict[str, str]] = {
     "POST admin.settings": ADMIN_ONLY,
     "GET admin.audit_log": ADMIN_ONLY,
     "GET admin.scheduler": ADMIN_ONLY,
+    # a test e-mail through the configured server, to the admin who asks
+    "POST admin.mail_test": ADMIN_ONLY,
     # the annual signed-investment targets the dashboard sets the year's signings against
     "GET admin.targets": ADMIN_ONLY,
     "POST admin.targets": ADMIN_ONLY,
