@@ -53,6 +53,7 @@ import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -616,7 +617,7 @@ def prebuilt_messages(ids: list[int]) -> list[tuple[str, str, bytes]]:
     return out
 
 
-def _floor_sender(port: int, messages, reuse: bool, ready, go) -> None:
+def _floor_sender(port: int, messages, ready, go, *, reuse: bool) -> None:
     ready.put(1)
     go.wait()
     if reuse:
@@ -661,12 +662,12 @@ def _content_maker(ids: list[int], ready, go) -> None:
             db.session.rollback()
 
 
-def content_floor(ids: list[int], processes: int = 2) -> tuple[float, float]:
-    """Seconds for `processes` processes to make the e-mails of these rows (`_content_maker`), and their CPU seconds:
-    the content's own cost, which any way of sending these e-mails pays, and which the smtplib floor leaves out."""
+def _run_forked(target, parts: list, what: str) -> tuple[float, float]:
+    """Start one forked process per part (`target(part, ready, go)`), let them all go at once, wait for them; the
+    time they started at, and their CPU seconds (counted once they have ended)."""
     ctx = multiprocessing.get_context("fork")
     ready, go = ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=_content_maker, args=(ids[i::processes], ready, go)) for i in range(processes)]
+    procs = [ctx.Process(target=target, args=(part, ready, go)) for part in parts]
     for p in procs:
         p.start()
     for _ in procs:
@@ -677,8 +678,15 @@ def content_floor(ids: list[int], processes: int = 2) -> tuple[float, float]:
     for p in procs:
         p.join()
         if p.exitcode:
-            raise SystemExit("a content maker failed")
-    return time.time() - t0, _children_cpu() - cpu_before
+            raise SystemExit(f"a {what} failed")
+    return t0, _children_cpu() - cpu_before
+
+
+def content_floor(ids: list[int], processes: int = 2) -> tuple[float, float]:
+    """Seconds for `processes` processes to make the e-mails of these rows (`_content_maker`), and their CPU seconds:
+    the content's own cost, which any way of sending these e-mails pays, and which the smtplib floor leaves out."""
+    t0, cpu = _run_forked(_content_maker, [ids[i::processes] for i in range(processes)], "content maker")
+    return time.time() - t0, cpu
 
 
 def _children_cpu() -> float:
@@ -689,23 +697,10 @@ def _children_cpu() -> float:
 def floor_send(sink: SinkProcess, messages, reuse: bool, processes: int = 2) -> tuple[float, float]:
     """Seconds for `processes` smtplib senders to hand the pre-built messages to the sink, and the CPU seconds the
     senders used (counted once they have ended)."""
-    ctx = multiprocessing.get_context("fork")
-    ready, go = ctx.Queue(), ctx.Event()
     parts = [messages[i::processes] for i in range(processes)]
-    procs = [ctx.Process(target=_floor_sender, args=(sink.port, part, reuse, ready, go)) for part in parts]
-    for p in procs:
-        p.start()
-    for _ in procs:
-        ready.get(timeout=30)
-    cpu_before = _children_cpu()
-    t0 = time.time()
-    go.set()
-    for p in procs:
-        p.join()
-        if p.exitcode:
-            raise SystemExit("a floor sender failed")
+    t0, cpu = _run_forked(partial(_floor_sender, sink.port, reuse=reuse), parts, "floor sender")
     got = sink.wait_for(t0, len(messages))
-    return max(t for t, _ in got) - t0, _children_cpu() - cpu_before
+    return max(t for t, _ in got) - t0, cpu
 
 
 def measure_sending(moment: datetime, env: dict, count: int, runs: int, max_load: float, wait: float,
