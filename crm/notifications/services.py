@@ -28,7 +28,7 @@ from crm.audit import services as audit
 from crm.auth import access
 from crm.auth.models import Role, User
 from crm.core.database import writing
-from crm.core.timeutil import as_aware, utcnow
+from crm.core.timeutil import as_aware, to_zone, utcnow
 from crm.errors import Conflict, Forbidden, Invalid, NotFound
 from crm.extensions import db
 
@@ -253,6 +253,18 @@ def render(row: Notification, recipient: User, at: datetime) -> Rendered:
         text = html_module.unescape(render_template(f"{kind.template}.txt.html", **context))
         html = render_template(f"{kind.template}.html", **context)
     return Rendered(context["subject"], text, html, attachments)
+
+
+def preview_digest(user: User, at: datetime | None = None) -> Rendered | None:
+    """The daily digest `user` would get for the day of `at` (default now) if it were sent now, in their language;
+    None when nothing is due (no digest would go out). Nothing is recorded: the row is never added to the session."""
+    at = as_aware(at or utcnow()).astimezone(UTC)
+    row = Notification(kind="digest", recipient_id=user.id, object_type="user", object_id=user.id,
+                       period=to_zone(at).date().isoformat(), status=PENDING, attempts=0)
+    try:
+        return render(row, user, at)
+    except NotDue:
+        return None
 
 
 def _record_failure(notification_id: int, exc: BaseException, now: datetime) -> str:

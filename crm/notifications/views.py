@@ -68,6 +68,14 @@ def resend(notification_id: int):
     return redirect(url_for("notifications.show", notification_id=notification_id))
 
 
+@bp.get("/digest-preview")
+def digest_preview():
+    """Today's daily digest as it would go out now: what the morning e-mail holds, without sending or recording it."""
+    me = signed_in_user()
+    return render_template("notifications/preview.html", preview=services.preview_digest(me),
+                           preferences=services.preferences(me.id))
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 def settings():
     me = signed_in_user()

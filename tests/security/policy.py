@@ -112,6 +112,7 @@ POLICY: dict[str, dict[str, str]] = {
     "GET notifications.index": STAFF,
     "GET notifications.show": STAFF,
     "GET notifications.settings": STAFF,
+    "GET notifications.digest_preview": STAFF,
     "POST notifications.settings": STAFF,
     "POST notifications.resend": MANAGERS,
     "GET api.list_notifications": STAFF,
