@@ -274,6 +274,8 @@ def change_value(key: str, value):
         if key not in cache:
             cache[key] = reference.names(REF_FIELDS[key])
         return cache[key].get(value, value)
+    if key == "result" and value == "ok":  # a test e-mail the server accepted
+        return _l("Accepted by the mail server")
     if key in ("status", "listing_status"):
         if value in STATUS_LABELS:
             return STATUS_LABELS[value]

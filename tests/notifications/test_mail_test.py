@@ -40,6 +40,8 @@ def test_the_admin_gets_the_test_e_mail_and_the_page_says_the_server_took_it(cli
     assert db.session.scalar(select(func.count()).select_from(Notification)) == 0
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "mail_test"))
     assert (event.actor_id, event.label, event.changes) == (admin.id, admin.email, {"result": [None, "ok"]})
+    log = client.get("/admin/audit?action=mail_test").get_data(as_text=True)
+    assert "Test e-mail sent" in log and "Accepted by the mail server" in log
 
 
 def smtp_host(client) -> str:
