@@ -402,7 +402,8 @@ def mail_setup() -> MailSetup:
 
 
 @dataclass(frozen=True)
-class TestMail:
+class MailCheck:
+    """What came of a test e-mail."""
     ok: bool
     #: the server's refusal or the error (empty when it went through)
     error: str = ""
@@ -411,7 +412,7 @@ class TestMail:
 
 
 def send_test_mail(*, to_email: str, to_name: str = "", language: str | None = None,
-                   actor: User | None = None) -> TestMail:
+                   actor: User | None = None) -> MailCheck:
     """Send one e-mail through the configured SMTP server now, on a connection of its own (opened and closed here,
     at most `TEST_MAIL_TIMEOUT` s), to check the mail settings: the answer is whether the server took it, or its
     error. Nothing goes through the notification log. With no server configured it is written to the outbox.
@@ -421,10 +422,10 @@ def send_test_mail(*, to_email: str, to_name: str = "", language: str | None = N
 
     try:
         to_email = Email().parse(to_email)
+        if not to_email:
+            raise FieldError(_l("Enter a valid e-mail address."))
     except FieldError as exc:
         raise Invalid(str(exc), {"to": [str(exc)]}) from None
-    if not to_email:
-        raise Invalid(str(_l("Enter a valid e-mail address.")), {"to": [str(_l("Enter a valid e-mail address."))]})
     language = language if language in current_app.config["CRM_LANGUAGES"] \
         else current_app.config["BABEL_DEFAULT_LOCALE"]
     setup = mail_setup()
@@ -444,9 +445,9 @@ def send_test_mail(*, to_email: str, to_name: str = "", language: str | None = N
     db.session.rollback()
     try:
         mail.deliver(message, to_email, outbox_name=outbox_name, timeout=TEST_MAIL_TIMEOUT, keep=False)
-        result = TestMail(True, outbox_file="" if setup.configured else str(mail.outbox_dir() / f"{outbox_name}.eml"))
+        result = MailCheck(True, outbox_file="" if setup.configured else str(mail.outbox_dir() / f"{outbox_name}.eml"))
     except (smtplib.SMTPException, OSError) as exc:
-        result = TestMail(False, error=mail.describe_error(exc))
+        result = MailCheck(False, error=mail.describe_error(exc))
     if actor is not None:
         audit.record("mail_test", actor=actor, object_type="user", object_id=actor.id, label=to_email,
                      changes={"result": [None, "ok" if result.ok else result.error[:200]]})
