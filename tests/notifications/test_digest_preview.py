@@ -61,3 +61,12 @@ def test_the_settings_page_links_to_the_preview(client):
 def test_a_liaison_has_no_digest_to_preview(client):
     login(client, make_user("liaison"))
     assert client.get("/notifications/digest-preview").status_code == 403
+
+
+def test_an_empty_reminders_list_says_when_reminders_come_and_links_to_the_preview(client):
+    login(client, make_user(locale="en"))
+    page = client.get("/notifications/").get_data(as_text=True)
+    assert "No reminders yet." in page and "the daily digest each morning" in page
+    assert 'href="/notifications/digest-preview"' in page
+    filtered = client.get("/notifications/?status=failed").get_data(as_text=True)
+    assert "No reminders yet." in filtered and "the daily digest each morning" not in filtered
