@@ -235,7 +235,8 @@ def is_permanent(exc: BaseException) -> bool:
 
 
 def describe_error(exc: BaseException) -> str:
-    """An SMTP failure as an admin reads it: the server's code and words, or what went wrong on the way to it."""
+    """A failed send as people read it (a reminder's last error, a test e-mail's answer): the server's code and
+    words, or what went wrong on the way to it."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "; ".join(f"{address}: {code} {_text(reply)}" for address, (code, reply) in exc.recipients.items())
     if isinstance(exc, smtplib.SMTPResponseException):

@@ -220,9 +220,23 @@ def _recipient(row) -> tuple[User | None, str | None]:
     return recipient, "opted_out" if opted else None
 
 
+def _language(code: str | None) -> str:
+    """One of the app's languages: `code` when it is one, else the default."""
+    return code if code in current_app.config["CRM_LANGUAGES"] else current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
 def language_of(user: User) -> str:
-    languages = current_app.config["CRM_LANGUAGES"]
-    return user.locale if user.locale in languages else current_app.config["BABEL_DEFAULT_LOCALE"]
+    return _language(user.locale)
+
+
+def _parts(template: str, language: str, context: dict) -> tuple[str, str]:
+    """The plain text and the HTML of an e-mail from `<template>.txt.html` and `<template>.html`, with the
+    context every e-mail's layout reads (its language, the reminder settings' link); call it in the recipient's
+    locale. The plain-text template is autoescaped like every template and its output unescaped once (see
+    `render`)."""
+    context.update(lang=language.replace("_", "-"), preferences_url=mail.absolute_url("notifications.settings"))
+    return (html_module.unescape(render_template(f"{template}.txt.html", **context)),
+            render_template(f"{template}.html", **context))
 
 
 class Rendered(NamedTuple):
@@ -245,13 +259,12 @@ def render(row: Notification, recipient: User, at: datetime) -> Rendered:
     renders a record's text unescaped; its output is unescaped once, which gives back each value exactly
     (unescape(escape(s)) == s), as plain text must show it."""
     kind = KINDS[row.kind]
-    with force_locale(language_of(recipient)):
+    language = language_of(recipient)
+    with force_locale(language):
         context = kind.compose(row, recipient, at)
         attachments = tuple(context.pop("attachments", ()))
-        context.update(recipient_name=recipient.name, lang=language_of(recipient).replace("_", "-"),
-                       preferences_url=mail.absolute_url("notifications.settings"))
-        text = html_module.unescape(render_template(f"{kind.template}.txt.html", **context))
-        html = render_template(f"{kind.template}.html", **context)
+        context["recipient_name"] = recipient.name
+        text, html = _parts(kind.template, language, context)
     return Rendered(context["subject"], text, html, attachments)
 
 
@@ -273,7 +286,7 @@ def _record_failure(notification_id: int, exc: BaseException, now: datetime) -> 
     db.session.rollback()
     with writing():
         row = db.session.get(Notification, notification_id, populate_existing=True)
-        row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        row.last_error = mail.describe_error(exc)[:2000]
         if mail.is_permanent(exc) or row.attempts >= MAX_ATTEMPTS:
             row.status = FAILED
         else:
@@ -426,16 +439,12 @@ def send_test_mail(*, to_email: str, to_name: str = "", language: str | None = N
             raise FieldError(_l("Enter a valid e-mail address."))
     except FieldError as exc:
         raise Invalid(str(exc), {"to": [str(exc)]}) from None
-    language = language if language in current_app.config["CRM_LANGUAGES"] \
-        else current_app.config["BABEL_DEFAULT_LOCALE"]
-    setup = mail_setup()
+    language = _language(language)
+    setup, stamp = mail_setup(), utcnow()
     with force_locale(language):
         context = {"subject": str(_l("Test e-mail from the CRM")), "recipient_name": to_name, "setup": setup,
-                   "lang": language.replace("_", "-"), "preferences_url": mail.absolute_url("notifications.settings"),
-                   "sent_at": utcnow()}
-        text = html_module.unescape(render_template("email/mail_test.txt.html", **context))
-        html = render_template("email/mail_test.html", **context)
-    stamp = utcnow()
+                   "sent_at": stamp}
+        text, html = _parts("email/mail_test", language, context)
     message = mail.build_message(to_name=to_name, to_email=to_email, subject=context["subject"], text=text,
                                  html=html, message_id=mail.message_id_for(f"mail-test/{to_email}/{stamp.isoformat()}"),
                                  language=language)
